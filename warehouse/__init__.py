@@ -1,0 +1,68 @@
+"""The warehouse: one DuckDB file, its schema, its contracts and the named queries pages call.
+
+This package needs only duckdb and pandas (no torch), so the dashboard can run on Community Cloud.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+SCHEMA_VERSION = 1
+SCHEMA_DIR = Path(__file__).parent / "schema"
+QUERY_DIR = Path(__file__).parent / "queries"
+DEFAULT_PATH = "warehouse/illusion.duckdb"
+
+
+class WarehouseError(Exception):
+    """The file is missing, unreadable, or of a schema version this code does not know."""
+
+
+def default_path() -> Path:
+    """$ILLUSION_WAREHOUSE, else warehouse/illusion.duckdb under the project root."""
+    env = os.environ.get("ILLUSION_WAREHOUSE")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / DEFAULT_PATH
+
+
+def schema_sql() -> str:
+    return "\n".join(p.read_text() for p in sorted(SCHEMA_DIR.glob("*.sql")))
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(schema_sql())
+    con.execute("insert into meta values ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+
+def file_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    try:
+        row = con.execute("select value from meta where key = 'schema_version'").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return int(row[0]) if row and str(row[0]).isdigit() else None
+
+
+def check_version(con: duckdb.DuckDBPyConnection, path) -> None:
+    v = file_schema_version(con)
+    if v != SCHEMA_VERSION:
+        found = "no schema version" if v is None else f"schema version {v}"
+        raise WarehouseError(f"{path}: {found}, this code reads version {SCHEMA_VERSION}; "
+                             f"rebuild it with `python -m pipeline build`")
+
+
+def connect_read_only(path) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse read-only and check its schema version."""
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseError(f"{path}: no warehouse here; build one with `make demo` "
+                             f"or `python -m pipeline build --preset demo`")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as e:
+        raise WarehouseError(f"{path}: cannot be opened as a DuckDB file ({e})") from None
+    try:
+        check_version(con, path)
+    except WarehouseError:
+        con.close()
+        raise
+    return con

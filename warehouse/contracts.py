@@ -1,0 +1,59 @@
+"""Schema contracts: unique keys, not-null keys and foreign keys. Each query counts violations."""
+from __future__ import annotations
+
+import duckdb
+
+UNIQUE = {
+    "meta": ["key"],
+    "runs": ["run_id"],
+    "layers": ["run_id", "layer"],
+    "datasets": ["dataset"],
+    "sentences": ["dataset", "sentence_id"],
+    "sentence_lengths": ["run_id", "dataset", "sentence_id"],
+    "sentence_tokens": ["run_id", "dataset", "sentence_id", "token"],
+    "activations": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
+    "neuron_topk": ["run_id", "layer", "pooling", "dataset", "unit", "side", "rank"],
+    "stage_log": ["stage", "key"],
+}
+# child table -> (child columns, parent table, parent columns)
+FOREIGN = [
+    ("layers", ["run_id"], "runs", ["run_id"]),
+    ("sentences", ["dataset"], "datasets", ["dataset"]),
+    ("sentence_lengths", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("sentence_lengths", ["run_id"], "runs", ["run_id"]),
+    ("sentence_tokens", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("activations", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("activations", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("neuron_topk", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("neuron_topk", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+]
+
+
+def contract_queries() -> list[tuple[str, str]]:
+    """(description, SQL returning the number of violating rows)."""
+    out = []
+    for table, key in UNIQUE.items():
+        cols = ", ".join(key)
+        out.append((f"{table} unique ({cols})",
+                    f"select count(*) from (select {cols} from {table} group by all having count(*) > 1)"))
+        nulls = " or ".join(f"{c} is null" for c in key)
+        out.append((f"{table} not null ({cols})", f"select count(*) from {table} where {nulls}"))
+    for child, ccols, parent, pcols in FOREIGN:
+        on = " and ".join(f"c.{a} = p.{b}" for a, b in zip(ccols, pcols))
+        out.append((f"{child}({', '.join(ccols)}) -> {parent}",
+                    f"select count(*) from {child} c anti join {parent} p on {on}"))
+    out.append(("datasets.n_sentences matches sentences",
+                "select count(*) from datasets d left join (select dataset, count(*) n from sentences "
+                "group by dataset) s using (dataset) where coalesce(s.n, 0) <> d.n_sentences"))
+    out.append(("activations.vec has hidden_size values",
+                "select count(*) from activations a join runs r using (run_id) where len(a.vec) <> r.hidden_size"))
+    return out
+
+
+def violations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    found = []
+    for name, sql in contract_queries():
+        n = con.execute(sql).fetchone()[0]
+        if n:
+            found.append((name, int(n)))
+    return found

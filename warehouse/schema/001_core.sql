@@ -1,0 +1,179 @@
+-- Illusion Lab warehouse, schema version 1.
+-- One DuckDB file: pipeline -> this file -> queries -> pages. Every table and column carries a comment,
+-- readable with `select table_name, comment from duckdb_tables()` and `... from duckdb_columns()`.
+-- Keys are checked by the build's contract step (warehouse/contracts.sql), not by DuckDB constraints, so
+-- bulk loads stay fast; a file that fails a contract never replaces the live warehouse.
+
+create table meta (
+    key varchar not null,
+    value varchar
+);
+comment on table meta is 'Facts about this file: schema_version, built_at, code_version, config_json, config_hash (the run manifest).';
+comment on column meta.key is 'Name of the fact, unique.';
+comment on column meta.value is 'Its value, as text (JSON for config_json).';
+
+create table runs (
+    run_id varchar not null,
+    model_kind varchar not null,
+    model_name varchar not null,
+    model_path varchar not null,
+    n_layers integer not null,
+    hidden_size integer not null,
+    n_heads integer,
+    max_length integer not null,
+    poolings varchar[] not null,
+    spec_json varchar not null,
+    spec_hash varchar not null,
+    code_version varchar not null,
+    built_at timestamp not null
+);
+comment on table runs is 'One row per model run: the model and how it was run. Unique key: run_id.';
+comment on column runs.run_id is 'Short name of the run, chosen in the config (e.g. minilm, textgenrnn).';
+comment on column runs.model_kind is 'transformer (any Hugging Face AutoModel) or lstm (the textgenrnn char LSTM port).';
+comment on column runs.model_name is 'The model''s name, e.g. sentence-transformers/all-MiniLM-L6-v2.';
+comment on column runs.model_path is 'What the config asked for: a hub id, a local folder or packaged:<name>.';
+comment on column runs.n_layers is 'Number of stored layers (for transformers: the embedding output plus every block).';
+comment on column runs.hidden_size is 'Width of each stored vector (units per layer).';
+comment on column runs.n_heads is 'Attention heads per layer (transformers), else null.';
+comment on column runs.max_length is 'Longest input the model saw, in its own units (WordPieces incl. [CLS]/[SEP], or characters); longer texts were truncated.';
+comment on column runs.poolings is 'The sentence poolings stored for this run: cls and mean (transformers), final and mean (LSTM).';
+comment on column runs.spec_json is 'The model spec from the config, as JSON.';
+comment on column runs.spec_hash is 'Hash of spec_json.';
+comment on column runs.code_version is 'Version of the pipeline code that ran the model (git commit or source hash).';
+comment on column runs.built_at is 'When the activations of this run were last computed (UTC).';
+
+create table layers (
+    run_id varchar not null,
+    layer integer not null,
+    name varchar not null
+);
+comment on table layers is 'The layers of each run. Unique key: (run_id, layer).';
+comment on column layers.run_id is 'The run (runs.run_id).';
+comment on column layers.layer is 'Layer index as used in activations.layer; 0 is the embedding output for transformers.';
+comment on column layers.name is 'Hook-style name: hook_embed, blocks.{l}.hook_resid_post; or lstm{1,2}.{hidden,cell}.';
+
+create table datasets (
+    dataset varchar not null,
+    source varchar not null,
+    path varchar not null,
+    description varchar,
+    label_kind varchar not null,
+    n_sentences integer not null,
+    n_dropped_empty integer not null,
+    has_pairs boolean not null,
+    spec_json varchar not null,
+    content_hash varchar not null,
+    loaded_at timestamp not null
+);
+comment on table datasets is 'One row per dataset. Unique key: dataset.';
+comment on column datasets.dataset is 'Dataset name from the config (e.g. movies, wiki, sst2).';
+comment on column datasets.source is 'demo (PyPI package data), file, hf (Hugging Face datasets) or research (../shared/data preset).';
+comment on column datasets.path is 'Demo corpus key, file path, HF name or folder, or research preset name.';
+comment on column datasets.description is 'Human-readable description of the text.';
+comment on column datasets.label_kind is 'What sentences.label means: none, binary (0/1), class (class index) or score (a number, e.g. mean human sentiment -4..+4).';
+comment on column datasets.n_sentences is 'Rows in sentences for this dataset.';
+comment on column datasets.n_dropped_empty is 'Source rows skipped because their text was empty.';
+comment on column datasets.has_pairs is 'True when sentences.text_b is filled (sentence pairs, e.g. STS-B, QNLI).';
+comment on column datasets.spec_json is 'The dataset spec from the config, as JSON.';
+comment on column datasets.content_hash is 'Hash of the loaded rows; a change triggers recomputation for this dataset.';
+comment on column datasets.loaded_at is 'When the rows were loaded (UTC).';
+
+create table sentences (
+    dataset varchar not null,
+    sentence_id integer not null,
+    text varchar not null,
+    text_b varchar,
+    label double,
+    label_text varchar,
+    split varchar
+);
+comment on table sentences is 'Every text item. Unique key: (dataset, sentence_id); dataset references datasets.';
+comment on column sentences.dataset is 'The dataset (datasets.dataset).';
+comment on column sentences.sentence_id is '0-based position of the item in its dataset, in source order.';
+comment on column sentences.text is 'The text the models read.';
+comment on column sentences.text_b is 'Second text of a pair (not read by the sentence-level runners), else null.';
+comment on column sentences.label is 'Numeric label or score (see datasets.label_kind), else null.';
+comment on column sentences.label_text is 'The label as written in the source (e.g. positive, entailment), else null.';
+comment on column sentences.split is 'Source split (train, dev, test) where known, else null.';
+
+create table sentence_lengths (
+    run_id varchar not null,
+    dataset varchar not null,
+    sentence_id integer not null,
+    n_tokens integer not null,
+    truncated boolean not null
+);
+comment on table sentence_lengths is 'Length of every sentence in each run''s own units. Unique key: (run_id, dataset, sentence_id).';
+comment on column sentence_lengths.run_id is 'The run (runs.run_id).';
+comment on column sentence_lengths.dataset is 'The dataset.';
+comment on column sentence_lengths.sentence_id is 'The sentence (sentences.sentence_id).';
+comment on column sentence_lengths.n_tokens is 'Length before truncation: WordPieces incl. special tokens, or characters for the LSTM.';
+comment on column sentence_lengths.truncated is 'True when n_tokens > runs.max_length, so the model saw only the first max_length units.';
+
+create table sentence_tokens (
+    run_id varchar not null,
+    dataset varchar not null,
+    sentence_id integer not null,
+    token varchar not null,
+    n integer not null
+);
+comment on table sentence_tokens is 'Token counts per sentence from the run''s own tokenizer (special tokens excluded, whole untruncated text). Transformer runs only. Unique key: (run_id, dataset, sentence_id, token).';
+comment on column sentence_tokens.run_id is 'The run whose tokenizer produced the tokens.';
+comment on column sentence_tokens.dataset is 'The dataset.';
+comment on column sentence_tokens.sentence_id is 'The sentence.';
+comment on column sentence_tokens.token is 'The token string (WordPiece continuation pieces keep their ## prefix).';
+comment on column sentence_tokens.n is 'How many times the token occurs in the sentence (>= 1).';
+
+create table activations (
+    run_id varchar not null,
+    layer integer not null,
+    pooling varchar not null,
+    dataset varchar not null,
+    sentence_id integer not null,
+    vec float[] not null
+);
+comment on table activations is 'Sentence vectors: one row per (run, layer, pooling, dataset, sentence), stored sorted in that order so a filter on run/layer/pooling reads only its row groups. unit u (0-based) is vec[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk.';
+comment on column activations.run_id is 'The run.';
+comment on column activations.layer is 'Layer index (layers.layer).';
+comment on column activations.pooling is 'cls ([CLS] vector), mean (mask-aware mean over tokens or characters) or final (LSTM state after the last character).';
+comment on column activations.dataset is 'The dataset.';
+comment on column activations.sentence_id is 'The sentence.';
+comment on column activations.vec is 'The vector, hidden_size float32 values; SQL lists are 1-based, so unit u (0-based) is vec[u + 1].';
+
+create table neuron_topk (
+    run_id varchar not null,
+    layer integer not null,
+    pooling varchar not null,
+    dataset varchar not null,
+    unit integer not null,
+    side varchar not null,
+    rank integer not null,
+    sentence_id integer not null,
+    value float not null
+);
+comment on table neuron_topk is 'For every neuron: the k highest (side=top) and k lowest (side=bottom) sentences of each dataset, k = config topk. Lets the dashboard fetch one neuron''s extremes without scanning activations.';
+comment on column neuron_topk.run_id is 'The run.';
+comment on column neuron_topk.layer is 'Layer index.';
+comment on column neuron_topk.pooling is 'Pooling (as in activations).';
+comment on column neuron_topk.dataset is 'The dataset.';
+comment on column neuron_topk.unit is 'Neuron index, 0-based (activations.vec[unit + 1]).';
+comment on column neuron_topk.side is 'top (highest activations first) or bottom (lowest first).';
+comment on column neuron_topk.rank is '1 = most extreme.';
+comment on column neuron_topk.sentence_id is 'The sentence.';
+comment on column neuron_topk.value is 'The activation value of the unit for that sentence.';
+
+create table stage_log (
+    stage varchar not null,
+    key varchar not null,
+    inputs_hash varchar not null,
+    finished_at timestamp not null,
+    seconds double not null,
+    rows bigint not null
+);
+comment on table stage_log is 'What each pipeline stage computed and from which inputs; a stage whose inputs_hash is unchanged is copied from the previous warehouse instead of recomputed. Unique key: (stage, key).';
+comment on column stage_log.stage is 'Stage name, e.g. extract.';
+comment on column stage_log.key is 'What the stage ran on, e.g. minilm/movies.';
+comment on column stage_log.inputs_hash is 'Hash of the stage''s inputs: model spec, dataset content and the stage''s code.';
+comment on column stage_log.finished_at is 'When it was computed (UTC); kept when copied.';
+comment on column stage_log.seconds is 'How long the computation took.';
+comment on column stage_log.rows is 'Activation rows written.';

@@ -1,0 +1,67 @@
+"""Named queries: one .sql file per query in warehouse/queries/, parameters always bound, never formatted.
+
+Each function takes an open connection (or cursor) and returns a pandas DataFrame. Pages call these and
+nothing else touches SQL.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import pandas as pd
+
+from warehouse import QUERY_DIR
+
+
+@functools.cache
+def sql(name: str) -> str:
+    return (QUERY_DIR / f"{name}.sql").read_text()
+
+
+def run(con, name: str, **params) -> pd.DataFrame:
+    """Run a named query with bound parameters on its own cursor (safe to share a connection across threads)."""
+    cur = con.cursor()
+    try:
+        return cur.execute(sql(name), params).df()
+    finally:
+        cur.close()
+
+
+def runs(con) -> pd.DataFrame:
+    return run(con, "runs")
+
+
+def layers(con, run_id: str) -> pd.DataFrame:
+    return run(con, "layers", run_id=run_id)
+
+
+def datasets(con, run_id: str) -> pd.DataFrame:
+    return run(con, "datasets", run_id=run_id)
+
+
+def examples(con, per_dataset: int = 3) -> pd.DataFrame:
+    return run(con, "examples", per_dataset=per_dataset)
+
+
+def search_sentences(con, pattern: str, datasets: Sequence[str] = (), limit: int = 200) -> pd.DataFrame:
+    return run(con, "search_sentences", pattern=pattern, datasets=list(datasets), limit=limit)
+
+
+def manifest(con) -> pd.DataFrame:
+    return run(con, "manifest")
+
+
+def stage_log(con) -> pd.DataFrame:
+    return run(con, "stage_log")
+
+
+def neuron_top(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str],
+               k: int = 10, side: str = "top") -> pd.DataFrame:
+    return run(con, "neuron_top", run_id=run_id, layer=layer, pooling=pooling, unit=unit, side=side, k=k,
+               datasets=list(datasets))
+
+
+def direction_top(con, run_id: str, layer: int, pooling: str, direction: Sequence[float],
+                  datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
+    return run(con, "direction_top", run_id=run_id, layer=layer, pooling=pooling,
+               direction=[float(v) for v in direction], k=k, datasets=list(datasets))

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from glob import escape as glob_escape
 from pathlib import Path
 
 import duckdb
@@ -121,7 +122,8 @@ def build(cfg: BuildConfig, log=print) -> BuildReport:
             report.seconds = time.time() - t0
             return report
         tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        for stale in (tmp, Path(f"{tmp}.wal")):
+        # We hold the lock, so any other <warehouse>.tmp-* (and its .wal) is left by a killed build.
+        for stale in target.parent.glob(f"{glob_escape(target.name)}.tmp-*"):
             stale.unlink(missing_ok=True)
         try:
             _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, report, log)

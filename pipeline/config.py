@@ -74,7 +74,7 @@ class ModelSpec:
                                 f"got {self.kind!r}")
         for k in ("max_length", "batch_size"):
             v = getattr(self, k)
-            if not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise PipelineError(f"model {self.run_id!r}: {k} must be a positive integer, got {v!r}")
 
 
@@ -101,7 +101,7 @@ class BuildConfig:
         runs = [m.run_id for m in self.models]
         if len(set(runs)) != len(runs):
             raise PipelineError(f"config: duplicate model run_id in {runs}")
-        if not isinstance(self.topk, int) or self.topk < 1:
+        if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
 
     def to_json(self) -> str:
@@ -128,7 +128,7 @@ def _make(cls, raw: dict, where: str):
                             f"(known: {', '.join(sorted(known))})")
     try:
         return cls(**raw)
-    except TypeError as e:
+    except (TypeError, PipelineError) as e:
         raise PipelineError(f"{where}: {e}") from None
 
 

@@ -45,10 +45,23 @@ def _column(df: pd.DataFrame, spec: DatasetSpec, col: str | None, role: str) -> 
     return df[col]
 
 
+def _missing(v) -> bool:
+    """None, NaN, pd.NA or a blank string: a cell with no value (JSONL/Parquet/HF give NaN or None)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return True
+    return isinstance(v, str) and not v.strip()
+
+
+def _optional_text(values: pd.Series, strip: bool = False) -> pd.Series:
+    """Strings, with missing/blank cells as None (object dtype, so pandas does not turn None into 'nan')."""
+    out = [None if _missing(v) else (str(v).strip() if strip else str(v)) for v in values]
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def _numeric_labels(values: pd.Series, lines: pd.Series, spec: DatasetSpec) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for i, (v, line) in enumerate(zip(values, lines)):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+        if _missing(v):
             out[i] = np.nan
             continue
         try:
@@ -67,24 +80,26 @@ def finalize(raw: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> tuple[pd.Da
     text = _column(raw, spec, spec.text, "text")
     text_b = _column(raw, spec, spec.text_b, "text_b")
     label = _column(raw, spec, spec.label, "label")
-    split = _column(raw, spec, spec.split, "split") if spec.source == "file" else None
+    if spec.source == "file":
+        split = _column(raw, spec, spec.split, "split")
+    else:  # hf: the split that was read (spec.split names it, it is not a column)
+        split = raw["split"] if "split" in raw.columns else None
     if label is not None and spec.label_kind == "none":
         raise PipelineError(f"{_where(spec)}: label={spec.label!r} given but label_kind is none; "
                             f"set label_kind to score, binary or class")
     out = pd.DataFrame({
-        "text": text.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)),
-        "text_b": None if text_b is None else text_b.map(lambda v: None if v is None else str(v)),
+        "text": pd.Series(["" if _missing(v) else str(v) for v in text], index=text.index, dtype=object),
+        "text_b": None if text_b is None else _optional_text(text_b),
         "label": np.nan,
         "label_text": None,
-        "split": None if split is None else split.map(lambda v: None if v is None else str(v)),
+        "split": None if split is None else _optional_text(split, strip=True),
         "_line": lines,
     })
     if label is not None:
         if spec.label_kind == "score":
             out["label"] = _numeric_labels(label, lines, spec)
         else:
-            as_text = label.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
-                                else str(v).strip())
+            as_text = _optional_text(label, strip=True)
             out["label_text"] = as_text
             try:
                 out["label"] = as_text.map(lambda v: np.nan if v is None else float(v))

@@ -63,6 +63,8 @@ def load_vader(domain: str, cache=None) -> pd.DataFrame:
     return pd.DataFrame({"text": texts, "label": scores, "_line": lines})
 
 
+# Disambiguation pages are lists of links, not prose.
+_DISAMBIGUATION = re.compile(r"\{\{\s*(disambig|dab|hndis|geodis|surname|given name)", re.I)
 _REF = re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>", re.S | re.I)
 _BAD_SENTENCE = re.compile(r"[|{}\[\]<>=]|^\W|https?:")
 
@@ -84,7 +86,7 @@ def wiki_paragraphs(path: Path) -> list[str]:
             ns = elem.find("{*}ns")
             text = elem.find("{*}revision/{*}text")
             if ns is not None and ns.text == "0" and text is not None and text.text \
-                    and elem.find("{*}redirect") is None:
+                    and elem.find("{*}redirect") is None and not _DISAMBIGUATION.search(text.text):
                 # Footnotes would run into the sentence they annotate; drop them before stripping markup.
                 body = _REF.sub(" ", text.text)
                 plain = mwparserfromhell.parse(body).strip_code(normalize=True, collapse=True)

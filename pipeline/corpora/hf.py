@@ -32,4 +32,7 @@ def load_hf(spec: DatasetSpec) -> pd.DataFrame:
         ds = ds[split]
     df = ds.to_pandas()
     df["_line"] = range(1, len(df) + 1)
+    if "split" not in df.columns:
+        # Keep the split we read, so sentences.split says where the rows came from.
+        df["split"] = getattr(ds, "split", None) and str(ds.split)
     return df

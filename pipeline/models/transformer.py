@@ -59,6 +59,7 @@ class TransformerRunner:
         from transformers import AutoModel, AutoTokenizer
 
         transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()  # our own tqdm bar is the one that matters
         logging.getLogger("transformers").setLevel(logging.ERROR)
         self.spec = spec
         self.run_id = spec.run_id

@@ -1,0 +1,27 @@
+"""The home page in a real Debian chromium, driven by Playwright."""
+import duckdb
+import pytest
+
+from tests.browser import artifacts_dir, browser_page, chromium_available, streamlit_server
+
+pytestmark = pytest.mark.skipif(not chromium_available(), reason="Debian chromium not installed (make test installs it)")
+
+
+def test_home_in_chromium_shows_dataset_table(small_warehouse):
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    names = [r[0] for r in con.execute("select dataset from datasets order by dataset").fetchall()]
+    con.close()
+    with streamlit_server(small_warehouse) as url, browser_page() as page:
+        page.goto(f"{url}/?layer=1&pooling=mean", wait_until="networkidle")
+        page.get_by_text("Datasets", exact=True).wait_for(timeout=30_000)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for(state="visible", timeout=30_000)
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible", timeout=30_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        body = page.inner_text("body")
+        for name in names:
+            assert name in body
+        # the URL's selection reached the widgets
+        assert "1: blocks.0.hook_resid_post" in body
+        page.screenshot(path=str(artifacts_dir() / "home.png"), full_page=True)
+        assert "layer=1" in page.url and "pooling=mean" in page.url

@@ -1,0 +1,282 @@
+"""The frozen config: DatasetSpec / ModelSpec / BuildConfig validation, --dataset parsing and TOML loading."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import config_from_args, parser
+from pipeline.config import (BuildConfig, DatasetSpec, ModelSpec, load_toml, make_config, parse_dataset_arg,
+                             spec_hash)
+from pipeline.errors import PipelineError
+
+
+def ds(name="d", **kw):
+    kw.setdefault("source", "file")
+    kw.setdefault("path", "x.csv")
+    return DatasetSpec(name=name, **kw)
+
+
+def model(run_id="m", **kw):
+    return ModelSpec(run_id, kw.pop("kind", "transformer"), kw.pop("path", "/some/folder"), **kw)
+
+
+# --- DatasetSpec -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("limit", [0, -1, -100, True, False, 2.5, "10"])
+def test_dataset_limit_must_be_a_positive_int(limit):
+    with pytest.raises(PipelineError, match=r"dataset 'd': limit must be a positive integer") as e:
+        ds(limit=limit)
+    assert repr(limit) in str(e.value)
+
+
+@pytest.mark.parametrize("limit", [1, 7, 10_000])
+def test_dataset_limit_positive_ok(limit):
+    assert ds(limit=limit).limit == limit
+
+
+def test_dataset_bad_source_names_the_choices():
+    with pytest.raises(PipelineError) as e:
+        ds(source="ftp")
+    msg = str(e.value)
+    assert "'ftp'" in msg and "source must be one of demo, file, hf, research" in msg
+
+
+def test_dataset_bad_label_kind():
+    with pytest.raises(PipelineError, match=r"label_kind must be one of none, binary, class, score.*'stars'"):
+        ds(label_kind="stars")
+
+
+@pytest.mark.parametrize("name", ["", "has space", "semi;colon", "a/b"])
+def test_dataset_bad_name(name):
+    with pytest.raises(PipelineError, match="dataset name"):
+        ds(name=name)
+
+
+@pytest.mark.parametrize("name", ["movies", "sst-2", "glue.sst2", "a_b", "x1"])
+def test_dataset_good_name(name):
+    assert ds(name=name).name == name
+
+
+def test_sample_needs_a_limit():
+    with pytest.raises(PipelineError, match="sample=true needs a limit"):
+        ds(sample=True)
+    assert ds(sample=True, limit=3).sample is True
+
+
+# --- ModelSpec ---------------------------------------------------------------------------------------------
+
+def test_model_bad_kind():
+    with pytest.raises(PipelineError, match=r"model 'm': kind must be one of transformer, lstm, got 'rnn'"):
+        model(kind="rnn")
+
+
+@pytest.mark.parametrize("field", ["max_length", "batch_size"])
+@pytest.mark.parametrize("value", [0, -3, True, 1.5, "32"])
+def test_model_sizes_must_be_positive_ints(field, value):
+    with pytest.raises(PipelineError, match=rf"model 'm': {field} must be a positive integer"):
+        model(**{field: value})
+
+
+# --- BuildConfig -------------------------------------------------------------------------------------------
+
+def test_duplicate_dataset_names():
+    with pytest.raises(PipelineError, match=r"duplicate dataset name 'a'"):
+        make_config(datasets=[ds("a"), ds("b"), ds("a", path="y.csv")], models=[model()])
+
+
+def test_duplicate_run_ids():
+    with pytest.raises(PipelineError, match="duplicate model run_id"):
+        make_config(datasets=[ds()], models=[model("m"), model("m", path="/other")])
+
+
+def test_config_needs_datasets_and_models():
+    with pytest.raises(PipelineError, match="no datasets"):
+        make_config(models=[model()])
+    with pytest.raises(PipelineError, match="no models"):
+        make_config(datasets=[ds()])
+
+
+@pytest.mark.parametrize("topk", [0, -1, True, 2.0])
+def test_topk_must_be_positive_int(topk):
+    with pytest.raises(PipelineError, match="topk must be a positive integer"):
+        make_config(datasets=[ds()], models=[model()], topk=topk)
+
+
+def test_make_config_unknown_key():
+    with pytest.raises(PipelineError, match="unknown key.*warehous"):
+        make_config(datasets=[ds()], models=[model()], warehous="x.duckdb")
+
+
+def test_make_config_turns_lists_into_tuples_and_is_hashable():
+    cfg = make_config(datasets=[ds()], models=[model()])
+    assert isinstance(cfg.datasets, tuple) and isinstance(cfg.models, tuple)
+    assert hash(cfg) == hash(make_config(datasets=[ds()], models=[model()]))
+
+
+def test_config_is_frozen():
+    cfg = make_config(datasets=[ds()], models=[model()])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.topk = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.datasets[0].limit = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.models[0].batch_size = 3
+    changed = cfg.with_(topk=3)
+    assert changed.topk == 3 and cfg.topk == 50
+
+
+def test_to_json_ignores_progress_and_spec_hash_is_stable():
+    a = make_config(datasets=[ds()], models=[model()], progress=True)
+    b = make_config(datasets=[ds()], models=[model()], progress=False)
+    assert a.to_json() == b.to_json()
+    assert '"progress"' not in a.to_json()
+    assert spec_hash(ds()) == spec_hash(ds())
+    assert spec_hash(ds()) != spec_hash(ds(limit=5))
+    assert len(spec_hash(ds())) == 16
+
+
+# --- --dataset ---------------------------------------------------------------------------------------------
+
+def test_parse_dataset_arg_all_fields():
+    d = parse_dataset_arg("name=rev, source=file ,path=data/r.csv,text=review,text_b=title,label=stars,"
+                          "label_kind=score,split=part,limit=100,sample=true,encoding=cp1252")
+    assert d == DatasetSpec(name="rev", source="file", path="data/r.csv", text="review", text_b="title",
+                            label="stars", label_kind="score", split="part", limit=100, sample=True,
+                            encoding="cp1252")
+
+
+def test_parse_dataset_arg_value_may_contain_equals():
+    assert parse_dataset_arg("name=q,source=hf,path=org/x=y").path == "org/x=y"
+
+
+@pytest.mark.parametrize("sample, expected", [("true", True), ("1", True), ("yes", True), ("no", False),
+                                              ("false", False)])
+def test_parse_dataset_arg_sample(sample, expected):
+    assert parse_dataset_arg(f"name=a,source=file,path=p.csv,limit=3,sample={sample}").sample is expected
+
+
+def test_parse_dataset_arg_errors():
+    with pytest.raises(PipelineError, match="expected key=value pairs"):
+        parse_dataset_arg("name=a,source=file,p.csv")
+    with pytest.raises(PipelineError, match=r"limit must be a positive integer, got 'ten'"):
+        parse_dataset_arg("name=a,source=file,path=p.csv,limit=ten")
+    with pytest.raises(PipelineError, match=r"limit must be a positive integer, got 0"):
+        parse_dataset_arg("name=a,source=file,path=p.csv,limit=0")
+    with pytest.raises(PipelineError, match=r"--dataset .*unknown key\(s\) colour"):
+        parse_dataset_arg("name=a,source=file,path=p.csv,colour=red")
+    with pytest.raises(PipelineError, match=r"--dataset .*path"):
+        parse_dataset_arg("name=a,source=file")  # missing required field
+
+
+# --- TOML --------------------------------------------------------------------------------------------------
+
+TOML = """
+warehouse = "out/w.duckdb"
+topk = 7
+
+[[datasets]]
+name = "rel"
+source = "file"
+path = "data/rel.csv"
+text = "review"
+
+[[datasets]]
+name = "abs"
+source = "file"
+path = "{abs}"
+
+[[datasets]]
+name = "hub"
+source = "hf"
+path = "glue"
+split = "validation"
+
+[[models]]
+run_id = "tiny"
+kind = "transformer"
+path = "models/tiny"
+max_length = 64
+"""
+
+
+def test_load_toml_resolves_relative_file_paths_against_its_folder(tmp_path, monkeypatch):
+    conf = tmp_path / "conf" / "build.toml"
+    conf.parent.mkdir()
+    absolute = tmp_path / "elsewhere" / "a.csv"
+    conf.write_text(TOML.format(abs=absolute))
+    monkeypatch.chdir(tmp_path)  # a different folder than the TOML's
+    raw = load_toml(conf)
+    rel, ab, hub = raw["datasets"]
+    assert Path(rel.path) == conf.parent / "data" / "rel.csv"
+    assert Path(ab.path) == absolute
+    assert hub.path == "glue" and hub.split == "validation"  # not a file: left alone
+    assert rel.text == "review"
+    assert raw["models"] == (ModelSpec("tiny", "transformer", "models/tiny", max_length=64),)
+    assert raw["warehouse"] == "out/w.duckdb" and raw["topk"] == 7
+    cfg = make_config(**raw)
+    assert isinstance(cfg, BuildConfig) and cfg.topk == 7 and len(cfg.datasets) == 3
+
+
+def test_toml_unknown_key_names_file_and_entry(tmp_path):
+    conf = tmp_path / "b.toml"
+    conf.write_text('[[datasets]]\nname = "a"\nsource = "file"\npath = "a.csv"\n\n'
+                    '[[datasets]]\nname = "b"\nsource = "file"\npath = "b.csv"\nlabel_knd = "score"\n')
+    with pytest.raises(PipelineError) as e:
+        load_toml(conf)
+    msg = str(e.value)
+    assert str(conf) in msg
+    assert "[[datasets]] #2" in msg
+    assert "label_knd" in msg and "label_kind" in msg  # the unknown key and the known ones
+    assert "\n" not in msg
+
+
+def test_toml_unknown_model_key_names_file_and_entry(tmp_path):
+    conf = tmp_path / "b.toml"
+    conf.write_text('[[models]]\nrun_id = "a"\nkind = "transformer"\npath = "x"\nbatchsize = 3\n')
+    with pytest.raises(PipelineError, match=r"b\.toml \[\[models\]\] #1: unknown key\(s\) batchsize"):
+        load_toml(conf)
+
+
+def test_toml_bad_value_names_file_and_entry(tmp_path):
+    conf = tmp_path / "b.toml"
+    conf.write_text('[[datasets]]\nname = "a"\nsource = "file"\npath = "a.csv"\nlimit = 0\n')
+    with pytest.raises(PipelineError) as e:
+        load_toml(conf)
+    assert str(conf) in str(e.value) and "#1" in str(e.value) and "limit must be a positive integer" in str(e.value)
+
+
+def test_toml_missing_required_key(tmp_path):
+    conf = tmp_path / "b.toml"
+    conf.write_text('[[datasets]]\nname = "a"\nsource = "file"\n')
+    with pytest.raises(PipelineError, match=r"b\.toml \[\[datasets\]\] #1: .*path"):
+        load_toml(conf)
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[datasets]\nname = 'a'\n")
+    with pytest.raises(PipelineError, match=r"bad\.toml: "):
+        load_toml(bad)
+    with pytest.raises(PipelineError, match=r"nope\.toml: config file not found"):
+        load_toml(tmp_path / "nope.toml")
+
+
+# --- CLI flags into the config -----------------------------------------------------------------------------
+
+def test_cli_flags_build_one_config(tmp_path):
+    args = parser().parse_args(["build", "--dataset", "name=a,source=file,path=a.csv", "--dataset",
+                                "name=b,source=file,path=b.csv,limit=5", "--model", "/m", "--run-id", "r",
+                                "--max-length", "16", "--batch-size", "4", "--limit", "10", "--topk", "3",
+                                "--warehouse", str(tmp_path / "w.duckdb"), "--quiet"])
+    cfg = config_from_args(args)
+    assert [d.limit for d in cfg.datasets] == [10, 5]  # --limit caps, never raises a smaller limit
+    assert cfg.models == (ModelSpec("r", "transformer", "/m", 16, 4),)
+    assert cfg.topk == 3 and cfg.progress is False and cfg.warehouse == str(tmp_path / "w.duckdb")
+
+
+def test_cli_limit_zero_names_the_flag():
+    args = parser().parse_args(["build", "--dataset", "name=a,source=file,path=a.csv", "--limit", "0"])
+    with pytest.raises(PipelineError, match=r"--limit must be a positive integer, got 0"):
+        config_from_args(args)

@@ -30,10 +30,10 @@ ds = queries.datasets(con, sel.run_id)
 st.altair_chart(
     alt.Chart(ds).mark_bar().encode(
         x=alt.X("n_sentences:Q", title="sentences"),
-        y=alt.Y("dataset:N", sort="-x", title=None),
+        y=alt.Y("dataset:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240, labelOverlap=False)),
         color=alt.Color("label_kind:N", title="label"),
         tooltip=["dataset", "n_sentences", "label_kind", "mean_tokens", "description"],
-    ).properties(height=30 * len(ds) + 20),
+    ).properties(height=max(120, 36 * len(ds))),
     width="stretch",
 )
 st.markdown(f"**{len(ds)} datasets, {int(ds['n_sentences'].sum()):,} sentences in all.** "

@@ -21,7 +21,8 @@ def test_home_in_chromium_shows_dataset_table(small_warehouse):
         body = page.inner_text("body")
         for name in names:
             assert name in body
-        # the URL's selection reached the widgets
-        assert "1: blocks.0.hook_resid_post" in body
         page.screenshot(path=str(artifacts_dir() / "home.png"), full_page=True)
+        # the URL's selection reached the widgets
+        assert page.get_by_role("combobox", name="Layer").input_value() == "1: blocks.0.hook_resid_post"
+        assert page.get_by_role("combobox", name="Pooling").input_value() == "mean"
         assert "layer=1" in page.url and "pooling=mean" in page.url

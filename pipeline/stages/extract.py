@@ -57,21 +57,38 @@ def token_frame(run_id: str, dataset: str, enc: Encoded) -> pd.DataFrame:
 
 
 def write_extraction(con, runner, dataset: str, enc: Encoded, k: int) -> int:
-    """Insert one (run, dataset) result; returns the number of activation rows."""
+    """Insert one (run, dataset) result; returns the number of activation rows.
+
+    One insert per table: each DuckDB insert into a file database has a fixed cost of several ms.
+    """
     run_id = runner.run_id
-    rows = 0
+    blocks, tops = [], []
     for layer in range(enc.vectors.shape[0]):
         for p, pooling in enumerate(runner.poolings):
             x = enc.vectors[layer, p]
-            block = activation_table(run_id, dataset, layer, pooling, x)  # noqa: F841 (read by DuckDB)
-            con.execute(f"insert into {STAGING} select * from block")
-            topk = topk_frame(run_id, dataset, layer, pooling, x, k)  # noqa: F841
-            con.execute("insert into neuron_topk select * from topk")
-            rows += x.shape[0]
+            blocks.append(activation_table(run_id, dataset, layer, pooling, x))
+            tops.append(topk_frame(run_id, dataset, layer, pooling, x, k))
+    block = pa.concat_tables(blocks)  # noqa: F841 (read by DuckDB by name)
+    con.execute(f"insert into {STAGING} select * from block")
+    topk = pd.concat(tops, ignore_index=True)  # noqa: F841
+    con.execute("insert into neuron_topk select * from topk")
     lengths = pd.DataFrame({"run_id": run_id, "dataset": dataset,  # noqa: F841
                             "sentence_id": np.arange(len(enc.n_tokens), dtype=np.int32),
                             "n_tokens": enc.n_tokens.astype(np.int32), "truncated": enc.truncated})
     con.execute("insert into sentence_lengths select * from lengths")
     tokens = token_frame(run_id, dataset, enc)  # noqa: F841
     con.execute("insert into sentence_tokens select * from tokens")
-    return rows
+    return block.num_rows
+
+
+def sort_into_activations(con) -> None:
+    """Move the staging rows into ``activations`` sorted by (run, layer, pooling, dataset, sentence).
+
+    One slice at a time, so the sort never needs more memory than one layer's vectors.
+    """
+    slices = con.execute(f"select distinct run_id, layer, pooling from {STAGING} order by all").fetchall()
+    for run_id, layer, pooling in slices:
+        con.execute(f"insert into activations select * from {STAGING} "
+                    "where run_id = ? and layer = ? and pooling = ? order by dataset, sentence_id",
+                    [run_id, layer, pooling])
+    con.execute(f"drop table {STAGING}")

@@ -4,7 +4,7 @@
 
 Builds (or reuses) a warehouse of synthetic, seeded float32 activations for one run, one layer and one pooling
 over 4 datasets, written exactly as ``pipeline.build`` writes them: ``warehouse.create_schema``, then per
-dataset ``extract.activation_table`` into a staging table and ``extract.topk_frame`` (k=50) into neuron_topk,
+dataset ``extract.activation_table`` into a staging table and ``extract.topk_table`` (k=50) into neuron_topk,
 then one ``insert into activations ... order by run_id, layer, pooling, dataset, sentence_id``, the schema
 contracts and a checkpoint. runs/layers/datasets/sentences rows (short synthetic texts) make the joins real.
 
@@ -67,7 +67,7 @@ def is_built(path: Path) -> bool:
         meta = con.execute("select value from meta where key = 'bench_query'").fetchone()
     finally:
         con.close()
-    return (n == N_TOTAL and n_top == len(DATASETS) * HIDDEN * 2 * TOPK
+    return (n == N_TOTAL and n_top == len(DATASETS) * HIDDEN * 2
             and meta is not None and json.loads(meta[0]) == PARAMS)
 
 
@@ -104,7 +104,7 @@ def build(path: Path) -> dict:
                                  "text_b": None, "label": None, "label_text": None, "split": None})
             con.execute("insert into sentences select * from rows")
         phases["sentences"] = time.perf_counter() - t
-        phases["activations (staging)"] = phases["neuron_topk (topk_frame + insert)"] = 0.0
+        phases["activations (staging)"] = phases["neuron_topk (topk_table + insert)"] = 0.0
         for i, (name, n) in enumerate(zip(DATASETS, sizes())):
             x = matrix(i, n)
             t = time.perf_counter()
@@ -113,14 +113,12 @@ def build(path: Path) -> dict:
             del block
             phases["activations (staging)"] += time.perf_counter() - t
             t = time.perf_counter()
-            topk = extract.topk_frame(RUN, name, LAYER, POOLING, x, TOPK)  # noqa: F841
+            topk = extract.topk_table(RUN, name, LAYER, POOLING, x, TOPK)  # noqa: F841
             con.execute("insert into neuron_topk select * from topk")
             del topk, x
-            phases["neuron_topk (topk_frame + insert)"] += time.perf_counter() - t
+            phases["neuron_topk (topk_table + insert)"] += time.perf_counter() - t
         t = time.perf_counter()
-        con.execute(f"insert into activations select * from {extract.STAGING} "
-                    "order by run_id, layer, pooling, dataset, sentence_id")
-        con.execute(f"drop table {extract.STAGING}")
+        extract.sort_into_activations(con)
         phases["sorted insert into activations"] = time.perf_counter() - t
         con.execute("insert into meta values ('bench_query', ?)", [json.dumps(PARAMS)])
         t = time.perf_counter()

@@ -330,8 +330,9 @@ def test_small_warehouse_meets_the_contracts(small_warehouse):
         counts = dict(con.execute("select dataset, n_sentences from datasets").fetchall())
         assert counts == {"questions": 24, "pairs": 16, "news": 24}
         assert con.execute("select count(*) from activations").fetchone()[0] == 64 * 3 * 2
-        # k = 5 per neuron, side, layer, pooling and dataset
-        assert con.execute("select count(*) from neuron_topk").fetchone()[0] == 3 * 5 * 3 * 2 * 2 * 32
+        # one row per dataset, layer, pooling, side and neuron, each holding k = 5 sentences
+        assert con.execute("select count(*) from neuron_topk").fetchone()[0] == 3 * 3 * 2 * 2 * 32
+        assert con.execute("select min(len(sentence_ids)), max(len(vals)) from neuron_topk").fetchone() == (5, 5)
         assert con.execute("select count(*) from layers").fetchone()[0] == 3
     finally:
         con.close()
@@ -364,8 +365,13 @@ def test_dangling_activation_is_detected(corruptible):
 
 
 @pytest.mark.parametrize("sql, expected", [
-    ("insert into neuron_topk select run_id, 7, pooling, dataset, unit, side, 99, sentence_id, value "
+    ("insert into neuron_topk select run_id, 7, pooling, dataset, unit || '', side || '-copy', sentence_ids, vals "
      "from neuron_topk limit 1", "neuron_topk(run_id, layer) -> layers"),
+    ("update neuron_topk set sentence_ids = [999] || sentence_ids[2:] where unit = 0 and layer = 0 "
+     "and pooling = 'cls' and side = 'top' and dataset = 'news'",
+     "(select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)(dataset, sentence_id) -> sentences"),
+    ("update neuron_topk set vals = vals[2:] where unit = 1 and layer = 0 and pooling = 'cls' and side = 'top' "
+     "and dataset = 'news'", "neuron_topk lists have equal lengths"),
     ("update activations set vec = vec[1:31] where sentence_id = 0 and dataset = 'pairs' and layer = 1",
      "activations.vec has hidden_size values"),
     ("insert into meta values ('schema_version', '1')", "meta unique (key)"),

@@ -12,10 +12,10 @@ UNIQUE = {
     "sentence_lengths": ["run_id", "dataset", "sentence_id"],
     "sentence_tokens": ["run_id", "dataset", "sentence_id", "token"],
     "activations": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
-    "neuron_topk": ["run_id", "layer", "pooling", "dataset", "unit", "side", "rank"],
+    "neuron_topk": ["run_id", "layer", "pooling", "dataset", "unit", "side"],
     "stage_log": ["stage", "key"],
 }
-# child table -> (child columns, parent table, parent columns)
+# (child table or subquery, child columns, parent table, parent columns)
 FOREIGN = [
     ("layers", ["run_id"], "runs", ["run_id"]),
     ("sentences", ["dataset"], "datasets", ["dataset"]),
@@ -24,7 +24,8 @@ FOREIGN = [
     ("sentence_tokens", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
     ("activations", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
     ("activations", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("neuron_topk", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("(select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)", ["dataset", "sentence_id"],
+     "sentences", ["dataset", "sentence_id"]),
     ("neuron_topk", ["run_id", "layer"], "layers", ["run_id", "layer"]),
 ]
 
@@ -45,6 +46,8 @@ def contract_queries() -> list[tuple[str, str]]:
     out.append(("datasets.n_sentences matches sentences",
                 "select count(*) from datasets d left join (select dataset, count(*) n from sentences "
                 "group by dataset) s using (dataset) where coalesce(s.n, 0) <> d.n_sentences"))
+    out.append(("neuron_topk lists have equal lengths",
+                "select count(*) from neuron_topk where len(sentence_ids) <> len(vals) or len(vals) = 0"))
     out.append(("activations.vec has hidden_size values",
                 "select count(*) from activations a join runs r using (run_id) where len(a.vec) <> r.hidden_size"))
     return out

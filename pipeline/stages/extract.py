@@ -16,10 +16,9 @@ STAGING = "activations_staging"
 
 
 def activation_table(run_id: str, dataset: str, layer: int, pooling: str, x: np.ndarray) -> pa.Table:
-    """Arrow rows for one [N, H] block; the list column is built from the flat buffer (no Python loop)."""
-    n, h = x.shape
-    flat = pa.array(np.ascontiguousarray(x, dtype=np.float32).ravel())
-    vec = pa.ListArray.from_arrays(pa.array(np.arange(0, (n + 1) * h, h, dtype=np.int32)), flat)
+    """Arrow rows for one [N, H] block."""
+    n = x.shape[0]
+    vec = _lists(x, np.float32)
     return pa.table({
         "run_id": pa.array([run_id] * n, pa.string()),
         "layer": pa.array(np.full(n, layer, dtype=np.int32)),
@@ -30,18 +29,29 @@ def activation_table(run_id: str, dataset: str, layer: int, pooling: str, x: np.
     })
 
 
-def topk_frame(run_id: str, dataset: str, layer: int, pooling: str, x: np.ndarray, k: int) -> pd.DataFrame:
+def _lists(values: np.ndarray, dtype) -> pa.ListArray:
+    """[rows, k] numpy -> an Arrow list column with one k-list per row, without a Python loop."""
+    rows, k = values.shape
+    offsets = pa.array(np.arange(0, (rows + 1) * k, k, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(values, dtype=dtype).ravel()))
+
+
+def topk_table(run_id: str, dataset: str, layer: int, pooling: str, x: np.ndarray, k: int) -> pa.Table:
+    """neuron_topk rows for one [N, H] block: per unit and side, the k most extreme sentences and values."""
     top_i, top_v, bot_i, bot_v = neuron_extremes(x, k)
-    kk, h = top_i.shape
-    unit = np.tile(np.arange(h, dtype=np.int32), kk)
-    rank = np.repeat(np.arange(1, kk + 1, dtype=np.int32), h)
-    parts = []
-    for side, idx, val in (("top", top_i, top_v), ("bottom", bot_i, bot_v)):
-        parts.append(pd.DataFrame({"run_id": run_id, "layer": np.int32(layer), "pooling": pooling,
-                                   "dataset": dataset, "unit": unit, "side": side, "rank": rank,
-                                   "sentence_id": idx.ravel().astype(np.int32),
-                                   "value": val.ravel().astype(np.float32)}))
-    return pd.concat(parts, ignore_index=True)
+    h = x.shape[1]
+    unit = np.tile(np.arange(h, dtype=np.int32), 2)
+    return pa.table({
+        "run_id": pa.array([run_id] * 2 * h, pa.string()),
+        "layer": pa.array(np.full(2 * h, layer, dtype=np.int32)),
+        "pooling": pa.array([pooling] * 2 * h, pa.string()),
+        "dataset": pa.array([dataset] * 2 * h, pa.string()),
+        "unit": pa.array(unit),
+        "side": pa.array(["top"] * h + ["bottom"] * h, pa.string()),
+        # [k, H] -> one row per unit: transpose so each unit's k entries are contiguous.
+        "sentence_ids": _lists(np.concatenate([top_i.T, bot_i.T]), np.int32),
+        "vals": _lists(np.concatenate([top_v.T, bot_v.T]), np.float32),
+    })
 
 
 def token_frame(run_id: str, dataset: str, enc: Encoded) -> pd.DataFrame:
@@ -67,10 +77,10 @@ def write_extraction(con, runner, dataset: str, enc: Encoded, k: int) -> int:
         for p, pooling in enumerate(runner.poolings):
             x = enc.vectors[layer, p]
             blocks.append(activation_table(run_id, dataset, layer, pooling, x))
-            tops.append(topk_frame(run_id, dataset, layer, pooling, x, k))
+            tops.append(topk_table(run_id, dataset, layer, pooling, x, k))
     block = pa.concat_tables(blocks)  # noqa: F841 (read by DuckDB by name)
     con.execute(f"insert into {STAGING} select * from block")
-    topk = pd.concat(tops, ignore_index=True)  # noqa: F841
+    topk = pa.concat_tables(tops)  # noqa: F841
     con.execute("insert into neuron_topk select * from topk")
     lengths = pd.DataFrame({"run_id": run_id, "dataset": dataset,  # noqa: F841
                             "sentence_id": np.arange(len(enc.n_tokens), dtype=np.int32),

@@ -147,20 +147,18 @@ create table neuron_topk (
     dataset varchar not null,
     unit integer not null,
     side varchar not null,
-    rank integer not null,
-    sentence_id integer not null,
-    value float not null
+    sentence_ids integer[] not null,
+    vals float[] not null
 );
-comment on table neuron_topk is 'For every neuron: the k highest (side=top) and k lowest (side=bottom) sentences of each dataset, k = config topk. Lets the dashboard fetch one neuron''s extremes without scanning activations.';
+comment on table neuron_topk is 'For every neuron: the k highest (side=top) and k lowest (side=bottom) sentences of each dataset, k = config topk, most extreme first. Lets the dashboard fetch one neuron''s extremes without scanning activations. Unique key: (run_id, layer, pooling, dataset, unit, side). Rank r is element r of the lists: unnest(sentence_ids), unnest(vals).';
 comment on column neuron_topk.run_id is 'The run.';
 comment on column neuron_topk.layer is 'Layer index.';
 comment on column neuron_topk.pooling is 'Pooling (as in activations).';
 comment on column neuron_topk.dataset is 'The dataset.';
 comment on column neuron_topk.unit is 'Neuron index, 0-based (activations.vec[unit + 1]).';
 comment on column neuron_topk.side is 'top (highest activations first) or bottom (lowest first).';
-comment on column neuron_topk.rank is '1 = most extreme.';
-comment on column neuron_topk.sentence_id is 'The sentence.';
-comment on column neuron_topk.value is 'The activation value of the unit for that sentence.';
+comment on column neuron_topk.sentence_ids is 'The k sentences (sentences.sentence_id), most extreme first; ties go to the lower sentence_id.';
+comment on column neuron_topk.vals is 'Their activation values, in the same order.';
 
 create table stage_log (
     stage varchar not null,

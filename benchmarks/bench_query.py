@@ -4,9 +4,8 @@
 
 Builds (or reuses) a warehouse of synthetic, seeded float32 activations for one run, one layer and one pooling
 over 4 datasets, written exactly as ``pipeline.build`` writes them: ``warehouse.create_schema``, then per
-dataset ``extract.activation_table`` into a staging table and ``extract.topk_table`` (k=50) into neuron_topk,
-then one ``insert into activations ... order by run_id, layer, pooling, dataset, sentence_id``, the schema
-contracts and a checkpoint. runs/layers/datasets/sentences rows (short synthetic texts) make the joins real.
+dataset ``extract.activation_table`` into activations and ``extract.topk_table`` (k=50) into neuron_topk,
+then the schema contracts and a checkpoint. runs/layers/datasets/sentences rows (short synthetic texts) make the joins real.
 
 Then, on a read-only connection (``warehouse.connect_read_only``), it times the named queries the dashboard
 calls, ``warehouse.queries.neuron_top`` (one unit, all 4 datasets, k=10) and ``direction_top`` (a random
@@ -26,7 +25,7 @@ import numpy as np
 
 N_TOTAL = 624_712
 HIDDEN = 768
-DATASETS = ("bench_a", "bench_b", "bench_c", "bench_d")  # sorted: the sort order of the activations table
+DATASETS = ("bench_a", "bench_b", "bench_c", "bench_d")  
 RUN, LAYER, POOLING = "bench", 0, "mean"
 TOPK = 50
 K = 10
@@ -34,7 +33,7 @@ SEED = 0
 PARAMS = {"n": N_TOTAL, "hidden": HIDDEN, "datasets": list(DATASETS), "run": RUN, "layer": LAYER,
           "pooling": POOLING, "topk": TOPK, "seed": SEED, "values": "standard normal float32"}
 LAYOUT = ("layout: activations = one row per (run, layer, pooling, dataset, sentence) with vec FLOAT[] "
-          "(list), stored sorted in that order; per-neuron queries read the precomputed neuron_topk "
+          "(list), written in contiguous (run, dataset, layer, pooling) blocks; per-neuron queries read the precomputed neuron_topk "
           f"(k={TOPK} per side); random directions = list_inner_product scan of the run/layer/pooling slice")
 
 
@@ -89,7 +88,6 @@ def build(path: Path) -> dict:
     con = duckdb.connect(str(tmp))
     try:
         warehouse.create_schema(con)
-        con.execute(f"create temp table {extract.STAGING} as select * from activations limit 0")
         con.execute("insert into runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [RUN, "transformer", "synthetic", "synthetic", 1, HIDDEN, 12, 128, ["cls", "mean"],
                      json.dumps(PARAMS), "bench", "bench", now])
@@ -104,22 +102,19 @@ def build(path: Path) -> dict:
                                  "text_b": None, "label": None, "label_text": None, "split": None})
             con.execute("insert into sentences select * from rows")
         phases["sentences"] = time.perf_counter() - t
-        phases["activations (staging)"] = phases["neuron_topk (topk_table + insert)"] = 0.0
+        phases["activations insert"] = phases["neuron_topk (topk_table + insert)"] = 0.0
         for i, (name, n) in enumerate(zip(DATASETS, sizes())):
             x = matrix(i, n)
             t = time.perf_counter()
             block = extract.activation_table(RUN, name, LAYER, POOLING, x)  # noqa: F841 (read by DuckDB)
-            con.execute(f"insert into {extract.STAGING} select * from block")
+            con.execute("insert into activations select * from block")
             del block
-            phases["activations (staging)"] += time.perf_counter() - t
+            phases["activations insert"] += time.perf_counter() - t
             t = time.perf_counter()
             topk = extract.topk_table(RUN, name, LAYER, POOLING, x, TOPK)  # noqa: F841
             con.execute("insert into neuron_topk select * from topk")
             del topk, x
             phases["neuron_topk (topk_table + insert)"] += time.perf_counter() - t
-        t = time.perf_counter()
-        extract.sort_into_activations(con)
-        phases["sorted insert into activations"] = time.perf_counter() - t
         con.execute("insert into meta values ('bench_query', ?)", [json.dumps(PARAMS)])
         t = time.perf_counter()
         bad = violations(con)

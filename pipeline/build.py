@@ -31,7 +31,7 @@ from pipeline.stages import extract
 from pipeline.version import code_version, source_hash
 from warehouse.contracts import violations
 
-TABLES_PER_RUN_DATASET = ("sentence_lengths", "sentence_tokens", "neuron_topk")
+TABLES_PER_RUN_DATASET = ("activations", "sentence_lengths", "sentence_tokens", "neuron_topk")
 
 
 @dataclass
@@ -139,7 +139,6 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
     con = duckdb.connect(str(tmp))
     try:
         warehouse.create_schema(con)
-        con.execute(f"create temp table {extract.STAGING} as select * from activations limit 0")
         if prev:
             con.execute("attach ? as old (read_only)", [str(target)])
         now = _now()
@@ -183,8 +182,6 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
                 con.execute("insert into stage_log values ('extract', ?, ?, ?, ?, ?)",
                             [key, stage_hashes[key], _now(), time.time() - t, rows])
                 report.computed.append(key)
-        log("sorting activations by run, layer, pooling, dataset")
-        extract.sort_into_activations(con)
         meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
                 "config_json": cfg.to_json(), "config_hash": spec_hash(json.loads(cfg.to_json())),
                 "manifest_hash": manifest, "duckdb_version": duckdb.__version__}
@@ -200,8 +197,6 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
 
 
 def _copy(con, run_id: str, dataset: str, key: str) -> None:
-    con.execute(f"insert into {extract.STAGING} select * from old.activations where run_id = ? and dataset = ?",
-                [run_id, dataset])
     for table in TABLES_PER_RUN_DATASET:
         con.execute(f"insert into {table} select * from old.{table} where run_id = ? and dataset = ?",
                     [run_id, dataset])

@@ -1,6 +1,6 @@
 """Extract stage: run one model over one dataset and write its rows.
 
-Writes activations (into the build's staging table), sentence_lengths, sentence_tokens and neuron_topk.
+Writes activations, sentence_lengths, sentence_tokens and neuron_topk.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from analysis.extremes import neuron_extremes
 from pipeline.models.base import Encoded
 
 SOURCES = ("pipeline/stages/extract.py", "analysis/extremes.py")
-STAGING = "activations_staging"
 
 
 def activation_table(run_id: str, dataset: str, layer: int, pooling: str, x: np.ndarray) -> pa.Table:
@@ -79,7 +78,9 @@ def write_extraction(con, runner, dataset: str, enc: Encoded, k: int) -> int:
             blocks.append(activation_table(run_id, dataset, layer, pooling, x))
             tops.append(topk_table(run_id, dataset, layer, pooling, x, k))
     block = pa.concat_tables(blocks)  # noqa: F841 (read by DuckDB by name)
-    con.execute(f"insert into {STAGING} select * from block")
+    # Each (run, dataset, layer, pooling) block lands contiguous, so DuckDB's per-row-group min/max on
+    # run_id/layer/pooling lets a query on one layer skip the others without a global sort.
+    con.execute("insert into activations select * from block")
     topk = pa.concat_tables(tops)  # noqa: F841
     con.execute("insert into neuron_topk select * from topk")
     lengths = pd.DataFrame({"run_id": run_id, "dataset": dataset,  # noqa: F841
@@ -89,16 +90,3 @@ def write_extraction(con, runner, dataset: str, enc: Encoded, k: int) -> int:
     tokens = token_frame(run_id, dataset, enc)  # noqa: F841
     con.execute("insert into sentence_tokens select * from tokens")
     return block.num_rows
-
-
-def sort_into_activations(con) -> None:
-    """Move the staging rows into ``activations`` sorted by (run, layer, pooling, dataset, sentence).
-
-    One slice at a time, so the sort never needs more memory than one layer's vectors.
-    """
-    slices = con.execute(f"select distinct run_id, layer, pooling from {STAGING} order by all").fetchall()
-    for run_id, layer, pooling in slices:
-        con.execute(f"insert into activations select * from {STAGING} "
-                    "where run_id = ? and layer = ? and pooling = ? order by dataset, sentence_id",
-                    [run_id, layer, pooling])
-    con.execute(f"drop table {STAGING}")

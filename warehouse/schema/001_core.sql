@@ -132,7 +132,7 @@ create table activations (
     sentence_id integer not null,
     vec float[] not null
 );
-comment on table activations is 'Sentence vectors: one row per (run, layer, pooling, dataset, sentence), stored sorted in that order so a filter on run/layer/pooling reads only its row groups. unit u (0-based) is vec[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk.';
+comment on table activations is 'Sentence vectors: one row per (run, layer, pooling, dataset, sentence), written in contiguous blocks per (run, dataset, layer, pooling), so DuckDB''s per-row-group min/max lets a filter on run/layer/pooling skip the other blocks. unit u (0-based) is vec[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk.';
 comment on column activations.run_id is 'The run.';
 comment on column activations.layer is 'Layer index (layers.layer).';
 comment on column activations.pooling is 'cls ([CLS] vector), mean (mask-aware mean over tokens or characters) or final (LSTM state after the last character).';

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from glob import escape as glob_escape
@@ -169,19 +170,27 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
             else:
                 for table in ("runs", "layers"):
                     con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [mspec.run_id])
-            for name in loaded:
-                key = f"{mspec.run_id}/{name}"
-                if name not in todo:
-                    _copy(con, mspec.run_id, name, key)
-                    report.reused.append(key)
-                    continue
-                log(f"extracting {key}: {len(loaded[name].frame)} texts")
-                t = time.time()
-                enc = runner.encode(loaded[name].frame["text"].tolist(), progress=cfg.progress)
-                rows = extract.write_extraction(con, runner, name, enc, cfg.topk)
-                con.execute("insert into stage_log values ('extract', ?, ?, ?, ?, ?)",
-                            [key, stage_hashes[key], _now(), time.time() - t, rows])
-                report.computed.append(key)
+            # One writer thread stores dataset i (top-k, inserts) while the model encodes dataset i+1; torch,
+            # numpy and DuckDB all release the GIL. Only one thread touches the connection at a time:
+            # the main thread waits for the writer before its own next use of `con`.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer:
+                pending = None
+                for name in loaded:
+                    key = f"{mspec.run_id}/{name}"
+                    if name not in todo:
+                        _wait(pending)
+                        _copy(con, mspec.run_id, name, key)
+                        report.reused.append(key)
+                        continue
+                    log(f"extracting {key}: {len(loaded[name].frame)} texts")
+                    t = time.time()
+                    enc = runner.encode(loaded[name].frame["text"].tolist(), progress=cfg.progress)
+                    seconds = time.time() - t
+                    _wait(pending)
+                    pending = writer.submit(_store, con, runner, name, enc, cfg.topk, key, stage_hashes[key],
+                                            seconds)
+                    report.computed.append(key)
+                _wait(pending)
         meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
                 "config_json": cfg.to_json(), "config_hash": spec_hash(json.loads(cfg.to_json())),
                 "manifest_hash": manifest, "duckdb_version": duckdb.__version__}
@@ -194,6 +203,18 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
         con.execute("checkpoint")
     finally:
         con.close()
+
+
+def _wait(future) -> None:
+    if future is not None:
+        future.result()  # re-raises the writer's exception here, in the build's thread
+
+
+def _store(con, runner, dataset: str, enc, k: int, key: str, inputs_hash: str, encode_seconds: float) -> None:
+    t = time.time()
+    rows = extract.write_extraction(con, runner, dataset, enc, k)
+    con.execute("insert into stage_log values ('extract', ?, ?, ?, ?, ?)",
+                [key, inputs_hash, _now(), encode_seconds + time.time() - t, rows])
 
 
 def _copy(con, run_id: str, dataset: str, key: str) -> None:

@@ -317,3 +317,16 @@ def small_warehouse(tmp_path_factory, tiny_model_dir, fixture_files) -> Path:
     report = build(cfg, log=lambda *_: None)
     assert not report.up_to_date and len(report.computed) == 3
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_cached_connections():
+    """AppTest runs keep read-only connections in st.cache_resource; close them before the interpreter exits
+    (otherwise duckdb's bindings report leaked objects at shutdown)."""
+    yield
+    import gc
+
+    import streamlit as st
+
+    st.cache_resource.clear()
+    gc.collect()

@@ -16,7 +16,7 @@ sel = select_run(con)
 run = sel.run
 
 st.subheader(f"Run `{sel.run_id}`")
-cols = st.columns(5)
+cols = st.columns([3, 1, 1, 1, 1])
 cols[0].metric("Model", run["model_name"].split("/")[-1], help=run["model_name"])
 cols[1].metric("Layers stored", int(run["n_layers"]))
 cols[2].metric("Hidden size", int(run["hidden_size"]))

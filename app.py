@@ -1,7 +1,8 @@
-"""Illusion Lab dashboard: routing only. Pages live in pages/, queries in warehouse/queries/."""
+"""Illusion Lab dashboard: routing only. Pages live in views/ (not pages/: a fresh server would auto-discover that folder and serve /drift without this router), queries in warehouse/queries/."""
 import streamlit as st
 
 st.set_page_config(page_title="Illusion Lab", page_icon="🔬", layout="wide")
 st.navigation([
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/drift.py", title="Neuron drift", icon="🧭", url_path="drift"),
 ]).run()

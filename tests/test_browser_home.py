@@ -17,6 +17,8 @@ def test_home_in_chromium_shows_dataset_table(small_warehouse):
         table = page.locator('[data-testid="stDataFrame"]').first
         table.wait_for(state="visible", timeout=30_000)
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible", timeout=30_000)
+        # the last element of the page: the script has run to the end
+        page.get_by_text("Manifest (schema version, code version, config)").wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         body = page.inner_text("body")
         for name in names:

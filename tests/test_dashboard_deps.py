@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARD = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("warehouse/*.py"),
+DASHBOARD = [ROOT / "app.py", *ROOT.glob("views/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("warehouse/*.py"),
              *ROOT.glob("analysis/*.py")]
 LOCAL = {"ui", "warehouse", "analysis"}
 # import name -> distribution name in requirements.txt

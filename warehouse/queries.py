@@ -65,3 +65,27 @@ def direction_top(con, run_id: str, layer: int, pooling: str, direction: Sequenc
                   datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
     return run(con, "direction_top", run_id=run_id, layer=layer, pooling=pooling,
                direction=[float(v) for v in direction], k=k, datasets=list(datasets))
+
+
+def direction_scores(con, run_id: str, layer: int, pooling: str, direction: Sequence[float],
+                     datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "direction_scores", run_id=run_id, layer=layer, pooling=pooling,
+               direction=[float(v) for v in direction], datasets=list(datasets))
+
+
+def sentence_texts(con, keys: pd.DataFrame) -> pd.DataFrame:
+    """Texts for the (dataset, sentence_id) rows of ``keys``."""
+    records = [{"dataset": str(d), "sentence_id": int(i)} for d, i in zip(keys["dataset"], keys["sentence_id"])]
+    if not records:
+        return pd.DataFrame(columns=["dataset", "sentence_id", "text", "label", "label_text"])
+    return run(con, "sentence_texts", keys=records)
+
+
+def topk_ranges(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
+    return run(con, "topk_ranges", run_id=run_id, layer=layer, pooling=pooling, datasets=list(datasets), k=k)
+
+
+def stored_topk(con) -> int:
+    """The k of neuron_topk (0 when the manifest does not say)."""
+    df = run(con, "stored_topk")
+    return int(df["topk"].iloc[0]) if len(df) and df["topk"].notna().iloc[0] else 0

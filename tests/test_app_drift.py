@@ -1,0 +1,109 @@
+"""Neuron drift page with AppTest on the small warehouse (tiny model, real pipeline)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import warehouse
+from analysis.drift import random_direction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _app(monkeypatch, path, **params) -> AppTest:
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(path))
+    at = AppTest.from_file(str(ROOT / "views" / "drift.py"), default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
+
+
+def _matrix(path, dataset, layer=2, pooling="cls"):
+    con = warehouse.connect_read_only(path)
+    x = np.array(con.execute("select vec from activations where run_id = 'tiny' and layer = ? and pooling = ? "
+                             "and dataset = ? order by sentence_id", [layer, pooling, dataset]).df()["vec"].tolist())
+    texts = [r[0] for r in con.execute("select text from sentences where dataset = ? order by sentence_id",
+                                       [dataset]).fetchall()]
+    con.close()
+    return x, texts
+
+
+def _top_table(at):
+    return next(df.value for df in at.dataframe if "rank" in df.value.columns)
+
+
+def test_neuron_top_k_per_dataset_matches_numpy(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse, unit="5", k="4").run()
+    assert not at.exception
+    top = _top_table(at)
+    for dataset in ("news", "questions", "pairs"):
+        x, texts = _matrix(small_warehouse, dataset)
+        expected = np.argsort(-x[:, 5], kind="stable")[:4]
+        got = top[top.dataset == dataset]
+        assert got["sentence_id"].tolist() == expected.tolist()
+        assert got["text"].tolist() == [texts[i] for i in expected]
+        # shown in the side-by-side columns too, with its score
+        assert any(texts[expected[0]] in m.value and f"{x[expected[0], 5]:+.3f}" in m.value for m in at.markdown)
+    assert at.query_params["unit"] == ["5"] or at.query_params["unit"] == "5"
+
+
+def test_changing_the_neuron_changes_the_view_and_url(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse).run()
+    before = _top_table(at)
+    at.number_input(key="dir_unit_32").set_value(9).run()
+    assert not at.exception
+    after = _top_table(at)
+    x, _ = _matrix(small_warehouse, "news")
+    assert after[after.dataset == "news"]["sentence_id"].tolist() == np.argsort(-x[:, 9], kind="stable")[:10].tolist()
+    assert not before.equals(after)
+    assert dict(at.query_params)["unit"] in (["9"], "9")
+
+
+def test_random_direction_by_seed(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse, dir="random", seed="7", k="3", ds="news,pairs").run()
+    assert not at.exception
+    top = _top_table(at)
+    assert set(top.dataset) == {"news", "pairs"}
+    w = random_direction(7, 32)
+    for dataset in ("news", "pairs"):
+        x, _ = _matrix(small_warehouse, dataset)
+        s = x @ w
+        got = top[top.dataset == dataset]
+        assert got["sentence_id"].tolist() == np.argsort(-s, kind="stable")[:3].tolist()
+        np.testing.assert_allclose(got["value"], np.sort(s)[::-1][:3], rtol=1e-4)
+
+
+def test_pasted_vector_and_its_errors(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse, dir="vector").run()
+    assert not at.exception and "Paste a vector of 32 numbers" in at.info[0].value
+    at.text_area(key="dir_vec").input("1 2 3").run()
+    assert "has 3 values; this layer has 32" in at.error[0].value
+    vec = " ".join(["0"] * 31 + ["1"])  # the last neuron
+    at.text_area(key="dir_vec").input(vec).run()
+    assert not at.exception and not at.error
+    x, _ = _matrix(small_warehouse, "questions")
+    top = _top_table(at)
+    assert top[top.dataset == "questions"]["sentence_id"].tolist() == np.argsort(-x[:, 31], kind="stable")[:10].tolist()
+
+
+def test_overlap_matrix_and_global_share(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse, unit="3", k="5").run()
+    overlap = next(df.value for df in at.dataframe if "iou" in df.value.columns)
+    assert len(overlap) == 9 and (overlap[overlap.a == overlap.b]["iou"] == 1).all()
+    # recompute one pair by hand from numpy
+    xa, _ = _matrix(small_warehouse, "news")
+    xb, _ = _matrix(small_warehouse, "questions")
+    ta, tb = np.sort(xa[:, 3])[::-1][:5], np.sort(xb[:, 3])[::-1][:5]
+    inter = min(ta.max(), tb.max()) - max(ta.min(), tb.min())
+    union = max(ta.max(), tb.max()) - min(ta.min(), tb.min())
+    got = overlap.set_index(["a", "b"]).loc[("news", "questions"), "iou"]
+    assert got == pytest.approx(max(inter, 0) / union, rel=1e-4)
+    # the global share over all 32 neurons and 3 pairs
+    hits = 0
+    mats = {d: _matrix(small_warehouse, d)[0] for d in ("news", "pairs", "questions")}
+    pairs = [("news", "pairs"), ("news", "questions"), ("pairs", "questions")]
+    for u in range(32):
+        tops = {d: np.sort(m[:, u])[::-1][:5] for d, m in mats.items()}
+        hits += sum(min(tops[a].max(), tops[b].max()) >= max(tops[a].min(), tops[b].min()) for a, b in pairs)
+    assert at.metric[0].value == f"{hits / 96:.0%}"

@@ -1,0 +1,110 @@
+"""Neuron drift: a neuron's (or direction's) top sentences per dataset side by side (Bolukbasi et al. 2021)."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from analysis.drift import (extremes_from_scores, overlap_share, random_baseline, range_overlap,
+                            score_histograms)
+from ui.db import connection
+from ui.direction import select_datasets, select_direction
+from ui.selection import select_run
+from ui.tables import table
+from warehouse import queries
+
+st.title("Neuron drift")
+st.caption("An Interpretability Illusion for BERT (Bolukbasi et al. 2021): a neuron's top-activating sentences "
+           "can show a clear pattern within each dataset and a different one on every other dataset.")
+
+con = connection()
+sel = select_run(con)
+dim = int(sel.run["hidden_size"])
+direction = select_direction(dim)
+all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
+c1, c2 = st.columns([4, 1])
+with c1:
+    datasets = select_datasets(all_ds)
+with c2:
+    k = st.number_input("k", 1, 50, int(st.query_params.get("k", 10)) if str(st.query_params.get("k", "10")).isdigit()
+                        else 10, key="drift_k")
+st.query_params["k"] = str(k)
+
+scores = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
+if direction.unit is not None and k <= queries.stored_topk(con):
+    # Precomputed per-neuron extremes: no scan of the vectors.
+    top = queries.neuron_top(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k)
+    bottom = queries.neuron_top(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k, "bottom")
+else:
+    top = extremes_from_scores(scores, k, "top")
+    bottom = extremes_from_scores(scores, k, "bottom")
+    top = top.merge(queries.sentence_texts(con, top)[["dataset", "sentence_id", "text"]])
+    bottom = bottom.merge(queries.sentence_texts(con, bottom)[["dataset", "sentence_id", "text"]])
+rand = random_baseline(scores, k, seed=0)
+rand = rand.merge(queries.sentence_texts(con, rand)[["dataset", "sentence_id", "text"]])
+
+st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
+hist = score_histograms(scores)
+st.altair_chart(
+    alt.Chart(hist).mark_line(interpolate="step-after", opacity=0.85).encode(
+        x=alt.X("bin_start:Q", title=f"score along {direction.label}"),
+        y=alt.Y("density:Q", title="density"),
+        color=alt.Color("dataset:N"),
+        tooltip=["dataset", alt.Tooltip("bin_start:Q", format=".3f"), alt.Tooltip("bin_end:Q", format=".3f"),
+                 "count"],
+    ).properties(height=220)
+    + alt.Chart(top.groupby("dataset", as_index=False)["value"].min()).mark_rule(strokeDash=[4, 3]).encode(
+        x="value:Q", color="dataset:N", tooltip=["dataset", alt.Tooltip("value:Q", title=f"top-{k} cut-off")]),
+    width="stretch",
+)
+st.caption(f"Score distribution per dataset (density, so sizes do not matter); dashed: each dataset's top-{k} "
+           f"cut-off. {len(scores):,} sentences.")
+
+
+def sentence_list(frame: pd.DataFrame) -> str:
+    return "\n".join(f"{int(r.rank)}. `{r.value:+.3f}` {r.text}" for r in frame.itertuples())
+
+
+st.subheader(f"Top {k} per dataset")
+per_row = 3
+for start in range(0, len(datasets), per_row):
+    cols = st.columns(per_row)
+    for col, name in zip(cols, datasets[start:start + per_row]):
+        with col:
+            st.markdown(f"**{name}**")
+            st.markdown(sentence_list(top[top["dataset"] == name]))
+            with st.expander(f"bottom {k}"):
+                st.markdown(sentence_list(bottom[bottom["dataset"] == name]))
+            with st.expander(f"{k} random sentences (baseline)"):
+                r = rand[rand["dataset"] == name].assign(rank=range(1, 1 + (rand["dataset"] == name).sum()))
+                st.markdown(sentence_list(r))
+
+with st.expander("All shown sentences as tables"):
+    table(top, "drift_top", key="drift_top_table")
+    table(bottom, "drift_bottom", key="drift_bottom_table")
+    table(rand, "drift_random", key="drift_random_table")
+
+st.subheader(f"Do the top-{k} score ranges overlap?")
+ranges = top.groupby("dataset")["value"].agg(["min", "max"])
+overlap = range_overlap({d: (r["min"], r["max"]) for d, r in ranges.iterrows()})
+st.altair_chart(
+    alt.Chart(overlap).mark_rect().encode(
+        x=alt.X("a:N", title=None), y=alt.Y("b:N", title=None),
+        color=alt.Color("iou:Q", scale=alt.Scale(domain=[0, 1]), title="overlap (IoU)"),
+        tooltip=["a", "b", "overlaps", alt.Tooltip("iou:Q", format=".2f")],
+    ).properties(height=60 + 40 * len(datasets))
+    + alt.Chart(overlap).mark_text(baseline="middle").encode(
+        x="a:N", y="b:N", text=alt.Text("iou:Q", format=".2f")),
+    width="stretch",
+)
+st.caption(f"For {direction.label}: length of the intersection of two datasets' top-{k} score ranges over the "
+           f"length of their union (0 = disjoint).")
+table(overlap, "drift_overlap", key="drift_overlap_table")
+
+if len(datasets) > 1:
+    all_ranges = queries.topk_ranges(con, sel.run_id, sel.layer, sel.pooling, datasets, k)
+    share, n = overlap_share(all_ranges)
+    st.metric(f"Neuron × dataset-pair top-{k} ranges that overlap (all {dim} neurons of this layer)",
+              f"{share:.0%}", help=f"{n:,} comparisons. The paper reports 38% for BERT-base's final [CLS] "
+                                   "on QQP, QNLI, Wikipedia and BookCorpus (top 10).")
+    st.caption(f"Measured here: {share:.1%} of {n:,} neuron × dataset-pair comparisons on "
+               f"{', '.join(datasets)}. The paper's figure is 38% (BERT-base, four other datasets); this is our "
+               f"model's own number, not tuned to match.")

@@ -89,3 +89,25 @@ def stored_topk(con) -> int:
     """The k of neuron_topk (0 when the manifest does not say)."""
     df = run(con, "stored_topk")
     return int(df["topk"].iloc[0]) if len(df) and df["topk"].notna().iloc[0] else 0
+
+
+def layer_matrix(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str]):
+    """(x float32 [N, H], keys DataFrame[dataset, sentence_id]) for one layer, via Arrow (no per-row Python)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    cur = con.cursor()
+    try:
+        table = cur.sql(sql("layer_vectors"), params={"run_id": run_id, "layer": layer, "pooling": pooling,
+                                                      "datasets": list(datasets)}).to_arrow_table()
+    finally:
+        cur.close()
+    vec = table.column("vec").combine_chunks()
+    flat = pc.list_flatten(vec).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    x = flat.reshape(len(vec), -1) if len(vec) else np.zeros((0, 0), np.float32)
+    keys = table.select(["dataset", "sentence_id"]).to_pandas()
+    return x, keys
+
+
+def dataset_texts(con, datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "dataset_texts", datasets=list(datasets))

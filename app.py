@@ -5,4 +5,5 @@ st.set_page_config(page_title="Illusion Lab", page_icon="🔬", layout="wide")
 st.navigation([
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
     st.Page("views/drift.py", title="Neuron drift", icon="🧭", url_path="drift"),
+    st.Page("views/illusion.py", title="Illusion score", icon="🎭", url_path="illusion"),
 ]).run()

@@ -5,6 +5,8 @@ import streamlit as st
 
 from analysis.drift import (extremes_from_scores, overlap_share, random_baseline, range_overlap,
                             score_histograms)
+from analysis.illusion import concept_hits, hypothesis_table
+from ui import data
 from ui.db import connection
 from ui.direction import select_datasets, select_direction
 from ui.selection import select_run
@@ -108,3 +110,37 @@ if len(datasets) > 1:
     st.caption(f"Measured here: {share:.1%} of {n:,} neuron × dataset-pair comparisons on "
                f"{', '.join(datasets)}. The paper's figure is 38% (BERT-base, four other datasets); this is our "
                f"model's own number, not tuned to match.")
+
+st.subheader("Test a hypothesis")
+st.caption(f"State a concept; for each dataset, is it more frequent among the top {k} than in the dataset as a "
+           "whole? One-sided hypergeometric test per dataset, Holm-corrected across datasets.")
+kinds = ["keywords", "regex"]
+hyp_kind = st.radio("Concept as", kinds, horizontal=True, key="hyp_kind",
+                    index=kinds.index(st.query_params.get("hyp_kind", "keywords"))
+                    if st.query_params.get("hyp_kind", "keywords") in kinds else 0)
+hyp = st.text_input("Keywords, comma-separated (whole words, any case)" if hyp_kind == "keywords"
+                    else "Regular expression (case-insensitive search)", value=st.query_params.get("hyp", ""),
+                    key="hyp_text", placeholder="e.g. movie, film, actor")
+if hyp.strip():
+    st.query_params.update({"hyp": hyp, "hyp_kind": hyp_kind})
+    texts = data.dataset_texts(datasets)
+    try:
+        hits = concept_hits(texts["text"].tolist(),
+                            keywords=hyp.split(",") if hyp_kind == "keywords" else None,
+                            regex=hyp if hyp_kind == "regex" else None)
+    except ValueError as e:
+        st.error(str(e))
+        st.stop()
+    hit_of = dict(zip(zip(texts["dataset"], texts["sentence_id"]), hits))
+    per_dataset = {}
+    for name in datasets:
+        in_ds = texts["dataset"] == name
+        ids = top.loc[top["dataset"] == name, "sentence_id"]
+        per_dataset[name] = (int(sum(hit_of[(name, int(i))] for i in ids)), len(ids), int(hits[in_ds].sum()),
+                             int(in_ds.sum()))
+    verdict_table, verdict = hypothesis_table(per_dataset)
+    st.markdown(f"**“{hyp}” for {direction.label}: {verdict}.**")
+    table(verdict_table, "hypothesis", key="hyp_table")
+else:
+    for stale in ("hyp", "hyp_kind"):
+        st.query_params.pop(stale, None)

@@ -1,0 +1,45 @@
+"""Cached bulk reads for pages that analyse a whole layer. Keyed by the warehouse file's identity, so a
+rebuilt warehouse is read afresh."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from analysis.illusion import illusion_scores
+from ui.db import connection, warehouse_path
+from warehouse import queries
+
+
+def identity() -> tuple:
+    stat = os.stat(warehouse_path())
+    return (str(warehouse_path()), stat.st_ino, stat.st_mtime_ns)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Reading the layer's vectors…")
+def _layer(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple):
+    return queries.layer_matrix(connection(), run_id, layer, pooling, datasets)
+
+
+def layer_matrix(run_id: str, layer: int, pooling: str, datasets: list[str]):
+    """(x float32 [N, H], keys[dataset, sentence_id]); shared, do not modify."""
+    return _layer(identity(), run_id, layer, pooling, tuple(datasets))
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring every neuron…")
+def _illusion(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int):
+    x, keys = _layer(ident, run_id, layer, pooling, datasets)
+    return illusion_scores(x, keys["dataset"].to_numpy(), k=k)
+
+
+def illusion(run_id: str, layer: int, pooling: str, datasets: list[str], k: int):
+    return _illusion(identity(), run_id, layer, pooling, tuple(datasets), k)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _texts(ident: tuple, datasets: tuple):
+    return queries.dataset_texts(connection(), datasets)
+
+
+def dataset_texts(datasets: list[str]):
+    return _texts(identity(), tuple(datasets))

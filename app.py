@@ -6,4 +6,5 @@ st.navigation([
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
     st.Page("views/drift.py", title="Neuron drift", icon="🧭", url_path="drift"),
     st.Page("views/illusion.py", title="Illusion score", icon="🎭", url_path="illusion"),
+    st.Page("views/tokens.py", title="Monotonicity & locality", icon="📈", url_path="tokens"),
 ]).run()

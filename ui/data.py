@@ -43,3 +43,36 @@ def _texts(ident: tuple, datasets: tuple):
 
 def dataset_texts(datasets: list[str]):
     return _texts(identity(), tuple(datasets))
+
+
+@st.cache_data(max_entries=4, show_spinner="Counting tokens per activation quintile…")
+def _monotonic(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, min_count: int):
+    from analysis.monotonicity import frequent_tokens, monotonic_direction, quintile_counts, token_matrix
+
+    long = queries.run_tokens(connection(), run_id, datasets)
+    tokens = frequent_tokens(long, min_count, datasets=list(datasets))
+    x, keys = _layer(ident, run_id, layer, pooling, datasets)
+    counts, directions = {}, {}
+    for name in datasets:
+        rows = (keys["dataset"] == name).to_numpy()
+        m = token_matrix(long[long["dataset"] == name], int(rows.sum()), tokens)
+        counts[name] = quintile_counts(x[rows], m) if tokens else None
+        directions[name] = monotonic_direction(counts[name]) if tokens else None
+    return tokens, counts, directions
+
+
+def monotonicity(run_id: str, layer: int, pooling: str, datasets: list[str], min_count: int):
+    """(tokens [T], counts {dataset: [H, T, 5]}, directions {dataset: int8 [H, T]})."""
+    return _monotonic(identity(), run_id, layer, pooling, tuple(datasets), min_count)
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring the locality of every neuron…")
+def _locality_all(ident: tuple, run_id: str, layer: int, pooling: str, dataset: str, k: int):
+    from analysis.locality import locality_all_neurons
+
+    x, _ = _layer(ident, run_id, layer, pooling, (dataset,))
+    return locality_all_neurons(x, k=k)
+
+
+def locality_all(run_id: str, layer: int, pooling: str, dataset: str, k: int):
+    return _locality_all(identity(), run_id, layer, pooling, dataset, k)

@@ -111,3 +111,7 @@ def layer_matrix(con, run_id: str, layer: int, pooling: str, datasets: Sequence[
 
 def dataset_texts(con, datasets: Sequence[str]) -> pd.DataFrame:
     return run(con, "dataset_texts", datasets=list(datasets))
+
+
+def run_tokens(con, run_id: str, datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "run_tokens", run_id=run_id, datasets=list(datasets))

@@ -1,0 +1,106 @@
+"""Monotonicity (Tables 3-4, Fig. 6) and locality (Section 5.2.1, Fig. 7) of neurons, Bolukbasi et al. 2021."""
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.drift import one_hot
+from analysis.locality import locality
+from analysis.monotonicity import fig6_frame, table3, table4
+from ui import data
+from ui.db import connection
+from ui.direction import select_datasets
+from ui.selection import select_run
+from ui.tables import table
+from warehouse import queries
+
+st.title("Monotonicity and locality")
+st.caption("Why does a neuron seem to mean something? Two of the paper's explanations: token frequencies that "
+           "rise or fall steadily with the activation (monotonicity), and top sentences that sit in one small "
+           "region of the space (locality).")
+
+con = connection()
+sel = select_run(con)
+if sel.run["model_kind"] != "transformer":
+    st.info("Token counts are stored for transformer runs; choose one in the sidebar.")
+    st.stop()
+all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
+datasets = select_datasets(all_ds)
+raw = str(st.query_params.get("min_count", "100"))
+min_count = st.number_input("Tokens that occur at least this often in each dataset", 1, 100_000,
+                            int(raw) if raw.isdigit() and int(raw) >= 1 else 100, key="mono_min")
+st.query_params["min_count"] = str(min_count)
+
+st.header("Monotonicity")
+tokens, counts, directions = data.monotonicity(sel.run_id, sel.layer, sel.pooling, datasets, min_count)
+if not tokens:
+    st.warning(f"No token occurs {min_count} times in every chosen dataset; lower the threshold or choose fewer "
+               "or larger datasets.")
+    st.stop()
+dim = int(sel.run["hidden_size"])
+st.markdown(f"{len(tokens)} tokens × {dim} neurons × {len(datasets)} datasets. For each neuron the sentences of a "
+            "dataset are split into 5 quintiles of activation (lowest first); a (neuron, token) pair is "
+            "*monotonic* when the token's count strictly increases or strictly decreases across the 5.")
+t3 = table3(directions)
+st.subheader("Table 3: share of (neuron, token) pairs monotonic in every dataset of a combination")
+st.caption("monotonic: in each dataset, the direction may differ; increasing/decreasing: the same direction in "
+           "all. chance_*: if the 5 counts were distinct and all 5! orders equally likely, independently per "
+           "dataset: (2/5!)^m for monotonic.")
+table(t3, "table3_monotonicity", key="t3")
+single = t3[t3["n_datasets"] == 1]
+st.markdown(f"Monotonic within one dataset: {single['monotonic'].min():.1%}–{single['monotonic'].max():.1%} of "
+            f"pairs (chance 1.7%); in all {len(datasets)} at once: {t3['monotonic'].iloc[-1]:.2%} "
+            f"(chance {t3['chance_monotonic'].iloc[-1]:.1e}).")
+
+st.subheader("Table 4: tokens monotonic in the same direction in all datasets for the most neurons")
+table(table4(directions, tokens, top=20), "table4_tokens", key="t4")
+
+st.subheader("Fig. 6: one neuron, one token")
+c1, c2 = st.columns(2)
+raw_unit = str(st.query_params.get("unit", "0"))
+unit = c1.number_input(f"Neuron (0 to {dim - 1})", 0, dim - 1,
+                       int(raw_unit) if raw_unit.isdigit() and int(raw_unit) < dim else 0, key="mono_unit")
+token = c2.selectbox("Token", tokens, key="mono_token",
+                     index=tokens.index(st.query_params["token"]) if st.query_params.get("token") in tokens else 0)
+st.query_params.update({"unit": str(unit), "token": token})
+j = tokens.index(token)
+fig6 = fig6_frame({name: counts[name][unit, j] for name in datasets})
+st.altair_chart(
+    alt.Chart(fig6).mark_bar().encode(
+        x=alt.X("quintile:O", title="activation quintile (1 = lowest)"), y=alt.Y("count:Q"),
+        color="dataset:N", xOffset="dataset:N", tooltip=["dataset", "quintile", "count"],
+    ).properties(height=240),
+    width="stretch",
+)
+labels = {1: "increasing", -1: "decreasing", 0: "not monotonic"}
+st.caption(" · ".join(f"{name}: {labels[int(directions[name][unit, j])]}" for name in datasets))
+
+st.header("Locality")
+dataset = st.selectbox("Dataset", datasets, key="loc_ds")
+raw_k = str(st.query_params.get("k", "10"))
+k = st.number_input("k", 2, 50, int(raw_k) if raw_k.isdigit() and 2 <= int(raw_k) <= 50 else 10, key="loc_k")
+st.query_params["k"] = str(k)
+x, keys = data.layer_matrix(sel.run_id, sel.layer, sel.pooling, [dataset])
+if len(x) < 2 * k:
+    st.warning(f"{dataset} has {len(x)} sentences; locality needs at least {2 * k}.")
+    st.stop()
+loc = locality(x, one_hot(int(unit), dim), k=k)
+hist = pd.concat([pd.DataFrame({"set": name, "dot": loc[key]}) for name, key in
+                  (("D_nearest", "d_nearest"), ("D_top", "d_top"), ("D_random", "d_random"))])
+st.altair_chart(
+    alt.Chart(hist).mark_bar(opacity=0.55).encode(
+        x=alt.X("dot:Q", bin=alt.Bin(maxbins=30), title="dot product"), y=alt.Y("count():Q", stack=None),
+        color="set:N").properties(height=220),
+    width="stretch",
+)
+st.markdown(f"**Locality L = {loc['L']:.3f}** for neuron {unit} on {dataset} (top {k}): histogram intersection "
+            "over union of D_nearest (each top sentence with its k nearest neighbours by dot product) and D_top "
+            "(pairs within the top k), 20 shared equal-width bins, each histogram normalised. D_random: top "
+            "sentences against k random ones. The paper pools per sentence; its mean L (0.026) is on finer bins, "
+            "so compare neurons here, not with the paper's scale.")
+all_l = data.locality_all(sel.run_id, sel.layer, sel.pooling, dataset, k)
+frame = pd.DataFrame({"unit": np.arange(dim), "L": all_l})
+st.altair_chart(alt.Chart(frame).mark_bar().encode(
+    x=alt.X("L:Q", bin=alt.Bin(maxbins=30), title=f"L of every neuron on {dataset}"), y="count():Q"
+).properties(height=160), width="stretch")
+table(frame.sort_values("L", ascending=False), "locality_all_neurons", key="loc_all")

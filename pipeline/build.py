@@ -28,11 +28,12 @@ from pipeline.config import BuildConfig, spec_hash
 from pipeline.corpora import Loaded, load_dataset
 from pipeline.errors import PipelineError
 from pipeline.models import RUNNER_SOURCES, make_runner, runner_info
-from pipeline.stages import extract
+from pipeline.stages import extract, separability
 from pipeline.version import code_version, source_hash
 from warehouse.contracts import violations
 
 TABLES_PER_RUN_DATASET = ("activations", "sentence_lengths", "sentence_tokens", "neuron_topk")
+TABLES_PER_RUN = ("separability", "separability_confusion", "umap_coords")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class BuildReport:
     warehouse: str
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    separability: dict[str, str] = field(default_factory=dict)  # run_id -> computed | reused
     up_to_date: bool = False
     seconds: float = 0.0
 
@@ -89,10 +91,11 @@ def _previous(target: Path):
         return None  # unknown version or unreadable: rebuild from scratch, replace it at the end
     try:
         stages = dict(con.execute("select key, inputs_hash from stage_log where stage = 'extract'").fetchall())
+        sep = dict(con.execute("select key, inputs_hash from stage_log where stage = 'separability'").fetchall())
         meta = dict(con.execute("select key, value from meta").fetchall())
     finally:
         con.close()
-    return {"stages": stages, "meta": meta}
+    return {"stages": stages, "separability": sep, "meta": meta}
 
 
 def _manifest_hash(cfg: BuildConfig, hashes: dict[str, str], stage_hashes: dict[str, str]) -> str:
@@ -191,6 +194,7 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
                                             seconds)
                     report.computed.append(key)
                 _wait(pending)
+            _separability(con, cfg, mspec, loaded, stage_hashes, prev, report, log)
         meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
                 "config_json": cfg.to_json(), "config_hash": spec_hash(json.loads(cfg.to_json())),
                 "manifest_hash": manifest, "duckdb_version": duckdb.__version__}
@@ -203,6 +207,38 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
         con.execute("checkpoint")
     finally:
         con.close()
+
+
+def separability_inputs_hash(cfg: BuildConfig, run_id: str, stage_hashes: dict[str, str]) -> str:
+    mine = {k: v for k, v in stage_hashes.items() if k.startswith(f"{run_id}/")}
+    payload = json.dumps({"extract": mine, "per_dataset": cfg.separability_per_dataset,
+                          "umap_per_dataset": cfg.umap_per_dataset, "seed": cfg.seed,
+                          "code": source_hash(*separability.SOURCES)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _separability(con, cfg, mspec, loaded, stage_hashes, prev, report, log) -> None:
+    """Dataset separability of every layer of one run; copied from the previous build when unchanged."""
+    if not cfg.separability_per_dataset or len(loaded) < 2:
+        return
+    key = mspec.run_id
+    inputs = separability_inputs_hash(cfg, key, stage_hashes)
+    if prev and prev["separability"].get(key) == inputs:
+        for table in TABLES_PER_RUN:
+            con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [key])
+        con.execute("insert into stage_log select * from old.stage_log where stage = 'separability' and key = ?",
+                    [key])
+        report.separability[key] = "reused"
+        return
+    log(f"separability {key}: linear SVM per layer, UMAP of the last layer")
+    t = time.time()
+    n_layers = con.execute("select n_layers from runs where run_id = ?", [key]).fetchone()[0]
+    poolings = con.execute("select poolings from runs where run_id = ?", [key]).fetchone()[0]
+    n = separability.run_stage(con, key, n_layers, poolings, list(loaded), cfg.separability_per_dataset,
+                               cfg.umap_per_dataset, cfg.seed, cfg.progress)
+    con.execute("insert into stage_log values ('separability', ?, ?, ?, ?, ?)", [key, inputs, _now(),
+                                                                                 time.time() - t, n])
+    report.separability[key] = "computed"
 
 
 def _wait(future) -> None:

@@ -55,6 +55,11 @@ def config_from_args(args) -> "BuildConfig":  # noqa: F821
         kw["cache"] = args.cache
     if args.topk is not None:
         kw["topk"] = args.topk
+    kw.setdefault("umap_per_dataset", 500)
+    if args.umap_per_dataset is not None:
+        kw["umap_per_dataset"] = args.umap_per_dataset
+    if args.svm_per_dataset is not None:
+        kw["separability_per_dataset"] = args.svm_per_dataset
     kw["progress"] = not args.quiet
     return make_config(datasets=datasets, models=models, **kw)
 
@@ -118,6 +123,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int)
     b.add_argument("--limit", type=int, help="cap every dataset at this many rows")
     b.add_argument("--topk", type=int, help="sentences kept per neuron, dataset and end (default 50)")
+    b.add_argument("--svm-per-dataset", type=int,
+                   help="sentences per dataset for the dataset-separability SVM of every layer (default 1000; 0 skips)")
+    b.add_argument("--umap-per-dataset", type=int,
+                   help="sentences per dataset in the stored UMAP of the last layer (default 500; 0 skips)")
     b.add_argument("--warehouse", help=f"output DuckDB file (default {DEFAULT_WAREHOUSE})")
     b.add_argument("--cache", help="cache folder for fetched data (default $ILLUSION_CACHE or ~/.cache/illusion-lab)")
     b.add_argument("--quiet", action="store_true")

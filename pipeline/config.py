@@ -86,6 +86,8 @@ class BuildConfig:
     models: tuple[ModelSpec, ...] = ()
     topk: int = 50  # sentences kept per neuron, dataset and end (top and bottom)
     seed: int = 0
+    separability_per_dataset: int = 1000  # sentences per dataset for the dataset-separability SVM (0: skip)
+    umap_per_dataset: int = 0  # sentences per dataset in the stored UMAP of the last layer (0: skip; CLI: 500)
     progress: bool = True
 
     def __post_init__(self):
@@ -103,6 +105,10 @@ class BuildConfig:
             raise PipelineError(f"config: duplicate model run_id in {runs}")
         if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
+        for name in ("separability_per_dataset", "umap_per_dataset"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v == 1:
+                raise PipelineError(f"config: {name} must be 0 (skip) or an integer >= 2, got {v!r}")
 
     def to_json(self) -> str:
         d = asdict(self)

@@ -14,6 +14,9 @@ UNIQUE = {
     "activations": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
     "neuron_topk": ["run_id", "layer", "pooling", "dataset", "unit", "side"],
     "stage_log": ["stage", "key"],
+    "separability": ["run_id", "layer", "pooling"],
+    "separability_confusion": ["run_id", "layer", "pooling", "true_dataset", "predicted_dataset"],
+    "umap_coords": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
 }
 # (child table or subquery, child columns, parent table, parent columns)
 FOREIGN = [
@@ -27,6 +30,9 @@ FOREIGN = [
     ("(select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)", ["dataset", "sentence_id"],
      "sentences", ["dataset", "sentence_id"]),
     ("neuron_topk", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("separability", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("umap_coords", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("umap_coords", ["run_id", "layer"], "layers", ["run_id", "layer"]),
 ]
 
 

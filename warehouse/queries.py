@@ -115,3 +115,21 @@ def dataset_texts(con, datasets: Sequence[str]) -> pd.DataFrame:
 
 def run_tokens(con, run_id: str, datasets: Sequence[str]) -> pd.DataFrame:
     return run(con, "run_tokens", run_id=run_id, datasets=list(datasets))
+
+
+def topk_membership(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
+    """Per (dataset, sentence_id): how many neurons have the sentence in their top-k (count), with its text;
+    only sentences that are top-k at least once, most frequent first."""
+    return run(con, "topk_membership", run_id=run_id, layer=layer, pooling=pooling, datasets=list(datasets), k=k)
+
+
+def separability(con, run_id: str) -> pd.DataFrame:
+    return run(con, "separability", run_id=run_id)
+
+
+def separability_confusion(con, run_id: str, layer: int, pooling: str) -> pd.DataFrame:
+    return run(con, "separability_confusion", run_id=run_id, layer=layer, pooling=pooling)
+
+
+def umap_points(con, run_id: str, pooling: str) -> pd.DataFrame:
+    return run(con, "umap_points", run_id=run_id, pooling=pooling)

@@ -1,4 +1,4 @@
--- Illusion Lab warehouse, schema version 1.
+-- Illusion Lab warehouse: the core tables (since schema version 1; the current version is in warehouse/__init__.py).
 -- One DuckDB file: pipeline -> this file -> queries -> pages. Every table and column carries a comment,
 -- readable with `select table_name, comment from duckdb_tables()` and `... from duckdb_columns()`.
 -- Keys are checked by the build's contract step (warehouse/contracts.sql), not by DuckDB constraints, so

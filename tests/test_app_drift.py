@@ -107,3 +107,10 @@ def test_overlap_matrix_and_global_share(monkeypatch, small_warehouse):
         tops = {d: np.sort(m[:, u])[::-1][:5] for d, m in mats.items()}
         hits += sum(min(tops[a].max(), tops[b].max()) >= max(tops[a].min(), tops[b].min()) for a, b in pairs)
     assert at.metric[0].value == f"{hits / 96:.0%}"
+
+
+def test_out_of_range_url_values_fall_back_to_defaults(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse, unit="999", k="0", dir="nonsense").run()
+    assert not at.exception
+    assert at.number_input(key="dir_unit_32").value == 0 and at.number_input(key="drift_k").value == 10
+    assert dict(at.query_params)["k"] in (["10"], "10")

@@ -27,6 +27,24 @@ def _int_param(name: str, default: int, lo: int, hi: int) -> int:
     return v if lo <= v <= hi else default
 
 
+def url_int(label: str, param: str, default: int, lo: int, hi: int, key: str, where=st, **kwargs) -> int:
+    """A number input whose value comes from and goes back to ``st.query_params[param]`` (bad values: default)."""
+    default = min(max(default, lo), hi)
+    value = where.number_input(label, lo, hi, _int_param(param, default, lo, hi), key=key, **kwargs)
+    st.query_params[param] = str(value)
+    return int(value)
+
+
+def select_datasets_and_k(all_datasets: list[str], key: str, max_k: int = 50, min_k: int = 1) -> tuple[list[str], int]:
+    """The datasets multiselect and the k input side by side, both in the URL (ds, k)."""
+    c1, c2 = st.columns([4, 1])
+    with c1:
+        datasets = select_datasets(all_datasets)
+    with c2:
+        k = url_int("k", "k", 10, min_k, max_k, key=key)
+    return datasets, k
+
+
 def select_direction(dim: int) -> Direction:
     qp = st.query_params
     kinds = list(KINDS)

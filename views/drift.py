@@ -8,7 +8,7 @@ from analysis.drift import (extremes_from_scores, overlap_share, random_baseline
 from analysis.illusion import concept_hits, hypothesis_table
 from ui import data
 from ui.db import connection
-from ui.direction import select_datasets, select_direction
+from ui.direction import select_datasets_and_k, select_direction
 from ui.selection import select_run
 from ui.tables import table
 from warehouse import queries
@@ -22,13 +22,7 @@ sel = select_run(con)
 dim = int(sel.run["hidden_size"])
 direction = select_direction(dim)
 all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
-c1, c2 = st.columns([4, 1])
-with c1:
-    datasets = select_datasets(all_ds)
-with c2:
-    k = st.number_input("k", 1, 50, int(st.query_params.get("k", 10)) if str(st.query_params.get("k", "10")).isdigit()
-                        else 10, key="drift_k")
-st.query_params["k"] = str(k)
+datasets, k = select_datasets_and_k(all_ds, key="drift_k")
 
 scores = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
 if direction.unit is not None and k <= queries.stored_topk(con):

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui import data
 from ui.db import connection
-from ui.direction import select_datasets
+from ui.direction import select_datasets_and_k
 from ui.selection import select_run
 from ui.tables import table
 from warehouse import queries
@@ -18,13 +18,7 @@ st.caption("One number per neuron: do its top sentences in different datasets li
 con = connection()
 sel = select_run(con)
 all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
-c1, c2 = st.columns([4, 1])
-with c1:
-    datasets = select_datasets(all_ds)
-with c2:
-    raw_k = str(st.query_params.get("k", "10"))
-    k = st.number_input("k", 1, 50, int(raw_k) if raw_k.isdigit() and 1 <= int(raw_k) <= 50 else 10, key="ill_k")
-st.query_params["k"] = str(k)
+datasets, k = select_datasets_and_k(all_ds, key="ill_k")
 if len(datasets) < 2:
     st.info("The illusion score compares datasets: choose at least two.")
     st.stop()

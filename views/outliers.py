@@ -6,7 +6,7 @@ import streamlit as st
 from analysis.outliers import distance_rank, mean_distance, n_outliers, outlier_shares
 from ui import data
 from ui.db import connection
-from ui.direction import select_datasets
+from ui.direction import select_datasets_and_k
 from ui.selection import select_run
 from ui.tables import table
 from warehouse import queries
@@ -38,15 +38,7 @@ con = connection()
 sel = select_run(con)
 all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
 max_k = queries.stored_topk(con) or 50
-c1, c2 = st.columns([4, 1])
-with c1:
-    datasets = select_datasets(all_ds)
-with c2:
-    raw_k = str(st.query_params.get("k", "10"))
-    default_k = int(raw_k) if raw_k.isdigit() and 1 <= int(raw_k) <= max_k else min(10, max_k)
-    k = st.number_input("k", 1, max_k, default_k, key="out_k",
-                        help=f"Top-k per neuron and dataset (the warehouse stores up to {max_k}); the paper uses 10.")
-st.query_params["k"] = str(k)
+datasets, k = select_datasets_and_k(all_ds, key="out_k", max_k=max_k)
 
 with st.expander("Definitions", expanded=False):
     st.markdown(

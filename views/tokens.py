@@ -9,7 +9,7 @@ from analysis.locality import locality
 from analysis.monotonicity import fig6_frame, table3, table4
 from ui import data
 from ui.db import connection
-from ui.direction import select_datasets
+from ui.direction import select_datasets, url_int
 from ui.selection import select_run
 from ui.tables import table
 from warehouse import queries
@@ -26,10 +26,8 @@ if sel.run["model_kind"] != "transformer":
     st.stop()
 all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
 datasets = select_datasets(all_ds)
-raw = str(st.query_params.get("min_count", "100"))
-min_count = st.number_input("Tokens that occur at least this often in each dataset", 1, 100_000,
-                            int(raw) if raw.isdigit() and int(raw) >= 1 else 100, key="mono_min")
-st.query_params["min_count"] = str(min_count)
+min_count = url_int("Tokens that occur at least this often in each dataset", "min_count", 100, 1, 100_000,
+                    key="mono_min")
 
 st.header("Monotonicity")
 tokens, counts, directions = data.monotonicity(sel.run_id, sel.layer, sel.pooling, datasets, min_count)
@@ -57,12 +55,10 @@ table(table4(directions, tokens, top=20), "table4_tokens", key="t4")
 
 st.subheader("Fig. 6: one neuron, one token")
 c1, c2 = st.columns(2)
-raw_unit = str(st.query_params.get("unit", "0"))
-unit = c1.number_input(f"Neuron (0 to {dim - 1})", 0, dim - 1,
-                       int(raw_unit) if raw_unit.isdigit() and int(raw_unit) < dim else 0, key="mono_unit")
+unit = url_int(f"Neuron (0 to {dim - 1})", "unit", 0, 0, dim - 1, key="mono_unit", where=c1)
 token = c2.selectbox("Token", tokens, key="mono_token",
                      index=tokens.index(st.query_params["token"]) if st.query_params.get("token") in tokens else 0)
-st.query_params.update({"unit": str(unit), "token": token})
+st.query_params["token"] = token
 j = tokens.index(token)
 fig6 = fig6_frame({name: counts[name][unit, j] for name in datasets})
 st.altair_chart(
@@ -77,9 +73,7 @@ st.caption(" · ".join(f"{name}: {labels[int(directions[name][unit, j])]}" for n
 
 st.header("Locality")
 dataset = st.selectbox("Dataset", datasets, key="loc_ds")
-raw_k = str(st.query_params.get("k", "10"))
-k = st.number_input("k", 2, 50, int(raw_k) if raw_k.isdigit() and 2 <= int(raw_k) <= 50 else 10, key="loc_k")
-st.query_params["k"] = str(k)
+k = url_int("k", "k", 10, 2, 50, key="loc_k")
 x, keys = data.layer_matrix(sel.run_id, sel.layer, sel.pooling, [dataset])
 if len(x) < 2 * k:
     st.warning(f"{dataset} has {len(x)} sentences; locality needs at least {2 * k}.")

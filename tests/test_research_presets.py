@@ -379,3 +379,14 @@ def test_bad_line_is_named(tmp_path):
     (tmp_path / "trec" / "test.txt").write_text("NUM:dist How far ?\n")
     with pytest.raises(PipelineError, match=r"train\.txt line 2"):
         load_preset("trec", root=tmp_path)
+
+
+@needs_data
+@pytest.mark.parametrize("name, source, side", [("qnli-questions", "qnli", "text"), ("qnli-sentences", "qnli", "text_b"),
+                                                ("snli-premises", "snli", "text"), ("stsb-sentences", "stsb", "text")])
+def test_one_side_presets_are_the_distinct_sentences_of_that_side(name, source, side):
+    one = load_preset(name)
+    pairs = load_preset(source)
+    expected = pairs[side].astype(str).str.strip()
+    assert one["text"].tolist() == list(dict.fromkeys(t for t in expected if t))
+    assert one["text_b"].isna().all() and one["label"].isna().all()

@@ -495,6 +495,18 @@ def _advglue_preset(task: str, description: str) -> Preset:
                   lambda folder: load_advglue(folder, task))
 
 
+def _one_side(loader: Callable[[Path], pd.DataFrame], side: str) -> Callable[[Path], pd.DataFrame]:
+    """Single sentences from one side of a pair set (e.g. QNLI's questions or its Wikipedia sentences), as the
+    interpretability-illusion study uses them: each distinct sentence once, first occurrence kept; the pair
+    label does not belong to one side, so there is none."""
+    def load(folder: Path) -> pd.DataFrame:
+        df = loader(folder)
+        out = pd.DataFrame({"text": df[side].astype(str).str.strip(), "split": df["split"]})
+        out = out[out["text"] != ""].drop_duplicates("text").reset_index(drop=True)
+        return out.assign(text_b=None, label=float("nan"), label_text=None)[list(COLUMNS)]
+    return load
+
+
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("stsb", "stsb", "STS Benchmark sentence pairs, human similarity 0-5 (train/dev/test)",
            "score", True, load_stsb),
@@ -512,6 +524,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "none", False, load_wikitext2),
     Preset("trec", "trec", "TREC questions, coarse class 0-5 (ABBR DESC ENTY HUM LOC NUM; train/test)",
            "class", False, load_trec),
+    Preset("qnli-questions", "qnli", "QNLI dev questions, each distinct question once, no label", "none", False,
+           _one_side(load_qnli, "text")),
+    Preset("qnli-sentences", "qnli", "QNLI dev Wikipedia sentences, each distinct sentence once, no label", "none",
+           False, _one_side(load_qnli, "text_b")),
+    Preset("snli-premises", "snli", "SNLI dev premises (image captions), each distinct premise once, no label",
+           "none", False, _one_side(load_snli, "text")),
+    Preset("stsb-sentences", "stsb", "STS-B first sentences of every pair, each distinct sentence once, no label",
+           "none", False, _one_side(load_stsb, "text")),
     _advglue_preset("sst2", "AdvGLUE dev SST-2: adversarial sentences, 1 positive / 0 negative"),
     _advglue_preset("qqp", "AdvGLUE dev QQP: question pairs, 1 duplicate / 0 not_duplicate"),
     _advglue_preset("mnli", "AdvGLUE dev MNLI (matched): 0 entailment / 1 neutral / 2 contradiction"),

@@ -9,4 +9,5 @@ st.navigation([
     st.Page("views/separability.py", title="Dataset separability", icon="🗺️", url_path="separability"),
     st.Page("views/tokens.py", title="Monotonicity & locality", icon="📈", url_path="tokens"),
     st.Page("views/outliers.py", title="Outliers", icon="🧿", url_path="outliers"),
+    st.Page("views/annotate.py", title="Blind annotation", icon="✍️", url_path="annotate"),
 ]).run()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = [ROOT / "app.py", *ROOT.glob("views/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("warehouse/*.py"),
-             *ROOT.glob("analysis/*.py")]
-LOCAL = {"ui", "warehouse", "analysis"}
+             *ROOT.glob("analysis/*.py"), *ROOT.glob("annotations/*.py")]
+LOCAL = {"ui", "warehouse", "analysis", "annotations"}
 # import name -> distribution name in requirements.txt
 DIST = {"streamlit": "streamlit", "duckdb": "duckdb", "pandas": "pandas", "numpy": "numpy", "altair": "altair",
         "pyarrow": "pyarrow", "scipy": "scipy"}

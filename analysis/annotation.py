@@ -1,0 +1,149 @@
+"""Result tables of a blind annotation round (Bolukbasi et al. 2021, Table 1, Table 6 and Figure 2). Pure pandas.
+
+Inputs are the store's frames: ``tasks`` (task_id, dataset, condition, direction_id, ...) and ``annotations``
+(task_id, annotator, has_pattern, pattern, positive_ids). Only tasks with at least one annotation count.
+"""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+CONDITIONS = ("neuron", "random_direction", "random_sentences")
+# Figure 2: "We required each pattern to have at least three positive examples."
+MIN_POSITIVES = 3
+
+
+def _joined(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    cols = ["task_id", "dataset", "condition", "direction_id"]
+    a = annotations[["task_id", "annotator", "has_pattern", "pattern", "positive_ids"]]
+    out = a.merge(tasks[cols], on="task_id", how="inner")
+    out["has_pattern"] = out["has_pattern"].astype(bool)
+    return out
+
+
+def _cond_order(df: pd.DataFrame, col: str = "condition") -> pd.DataFrame:
+    order = {c: i for i, c in enumerate(CONDITIONS)}
+    return (df.assign(_o=df[col].map(order).fillna(len(order))).sort_values("_o", kind="stable")
+            .drop(columns="_o").reset_index(drop=True))
+
+
+def task_verdicts(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    """One row per annotated task: verdict 'pattern' (every annotator found one), 'no pattern' (none did) or
+    'conflicting' (annotators disagree). A task with one annotation takes that annotator's answer."""
+    j = _joined(tasks, annotations)
+    g = j.groupby(["task_id", "dataset", "condition", "direction_id"], as_index=False).agg(
+        annotators=("annotator", "nunique"), yes=("has_pattern", "sum"), n=("has_pattern", "size"))
+    g["verdict"] = "conflicting"
+    g.loc[g["yes"] == g["n"], "verdict"] = "pattern"
+    g.loc[g["yes"] == 0, "verdict"] = "no pattern"
+    return g.drop(columns=["yes", "n"])
+
+
+def _rates(v: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    counts = (v.assign(one=1).pivot_table(index=keys, columns="verdict", values="one", aggfunc="sum", fill_value=0)
+              .reindex(columns=["pattern", "no pattern", "conflicting"], fill_value=0))
+    counts.columns = ["pattern", "no_pattern", "conflicting"]
+    counts = counts.reset_index()
+    counts["tasks"] = counts[["pattern", "no_pattern", "conflicting"]].sum(axis=1)
+    for c in ("pattern", "no_pattern", "conflicting"):
+        counts[f"{c}_rate"] = counts[c] / counts["tasks"]
+    single = v[v["annotators"] == 1].groupby(keys).size()
+    counts["single_annotator"] = counts.set_index(keys).index.map(single).fillna(0).astype(int)
+    return counts
+
+
+def table1(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: per condition and dataset (and dataset 'All'), how many annotated tasks show a pattern, none,
+    or conflicting answers (two annotators disagree on has_pattern), with the rates of each.
+
+    Columns: condition, dataset, tasks, pattern, no_pattern, conflicting, pattern_rate, no_pattern_rate,
+    conflicting_rate, single_annotator (tasks judged by one annotator only; their answer is the verdict).
+    """
+    cols = ["condition", "dataset", "tasks", "pattern", "no_pattern", "conflicting", "pattern_rate",
+            "no_pattern_rate", "conflicting_rate", "single_annotator"]
+    v = task_verdicts(tasks, annotations)
+    if v.empty:
+        return pd.DataFrame(columns=cols)
+    per = _rates(v, ["condition", "dataset"])
+    per = per.sort_values("dataset", kind="stable")
+    everything = _rates(v.assign(dataset="All"), ["condition", "dataset"])
+    return _cond_order(pd.concat([per, everything], ignore_index=True)[cols])
+
+
+def _split_patterns(text) -> list[str]:
+    """An annotation's patterns: its text split on ';' or newlines, case-folded, whitespace-collapsed."""
+    if not isinstance(text, str):
+        return []
+    return [p for p in (" ".join(s.split()).casefold() for s in re.split(r"[;\n]", text)) if p]
+
+
+def table6(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    """Table 6: per annotator and condition (and condition 'all'), the sets annotated, how many were judged to
+    contain a pattern (with_pattern, pattern_rate) and the number of patterns named (several per set when
+    separated by ';', so patterns can exceed annotations as in the paper)."""
+    cols = ["annotator", "condition", "annotated", "with_pattern", "pattern_rate", "patterns_named"]
+    j = _joined(tasks, annotations)
+    if j.empty:
+        return pd.DataFrame(columns=cols)
+    j["patterns_named"] = [len(_split_patterns(p)) if h else 0 for p, h in zip(j["pattern"], j["has_pattern"])]
+    both = pd.concat([j, j.assign(condition="all")], ignore_index=True)
+    out = both.groupby(["annotator", "condition"], as_index=False).agg(
+        annotated=("task_id", "size"), with_pattern=("has_pattern", "sum"), patterns_named=("patterns_named", "sum"))
+    out["with_pattern"] = out["with_pattern"].astype(int)
+    out["pattern_rate"] = out["with_pattern"] / out["annotated"]
+    order = {c: i for i, c in enumerate((*CONDITIONS, "all"))}
+    out = out.assign(_o=out["condition"].map(order)).sort_values(["annotator", "_o"]).drop(columns="_o")
+    return out[cols].reset_index(drop=True)
+
+
+def direction_patterns(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    """Per annotated direction (condition, direction_id), across its datasets and annotators: the number of
+    distinct pattern strings (case-folded, whitespace-collapsed, ';'-separated patterns counted separately;
+    0 when nobody found one), the datasets annotated and the patterns themselves."""
+    cols = ["condition", "direction_id", "datasets", "distinct_patterns", "patterns"]
+    j = _joined(tasks, annotations)
+    if j.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (cond, did), g in j.groupby(["condition", "direction_id"], sort=True):
+        pats = sorted({p for t, h in zip(g["pattern"], g["has_pattern"]) if h for p in _split_patterns(t)})
+        rows.append({"condition": cond, "direction_id": did, "datasets": g["dataset"].nunique(),
+                     "distinct_patterns": len(pats), "patterns": "; ".join(pats)})
+    return _cond_order(pd.DataFrame(rows, columns=cols))
+
+
+def patterns_per_direction(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2 (top): mean and std over directions of the number of distinct patterns per direction, by
+    condition. Exact string matching after case-folding: the paper grouped semantically equivalent
+    annotations by hand, so paraphrases count twice here (an upper bound)."""
+    cols = ["condition", "directions", "mean", "std"]
+    d = direction_patterns(tasks, annotations)
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    out = d.groupby("condition", as_index=False)["distinct_patterns"].agg(
+        directions="size", mean="mean", std="std")
+    return _cond_order(out[cols])
+
+
+def positives_per_pattern(tasks: pd.DataFrame, annotations: pd.DataFrame,
+                          min_positives: int = MIN_POSITIVES) -> pd.DataFrame:
+    """Figure 2 (bottom): for annotations that found a pattern with at least ``min_positives`` positive sentences
+    (the paper's rule: a pattern needs three positive examples), the number of positives, by condition.
+
+    Columns: condition, meaningful (annotations counted), mean, std, median, min, max, below_threshold
+    (annotations saying 'pattern' with fewer positives: excluded from the statistics).
+    """
+    cols = ["condition", "meaningful", "mean", "std", "median", "min", "max", "below_threshold"]
+    j = _joined(tasks, annotations)
+    j = j[j["has_pattern"]]
+    if j.empty:
+        return pd.DataFrame(columns=cols)
+    j = j.assign(positives=[len(set(p)) for p in j["positive_ids"]])
+    rows = []
+    for cond, g in j.groupby("condition", sort=True):
+        ok = g.loc[g["positives"] >= min_positives, "positives"]
+        rows.append({"condition": cond, "meaningful": len(ok), "mean": ok.mean(), "std": ok.std(),
+                     "median": ok.median(), "min": ok.min(), "max": ok.max(),
+                     "below_threshold": int((g["positives"] < min_positives).sum())})
+    return _cond_order(pd.DataFrame(rows, columns=cols))

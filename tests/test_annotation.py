@@ -1,0 +1,154 @@
+"""Blind annotation: the result tables on hand-built frames, and the store on the small warehouse."""
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import annotations as store
+import warehouse
+from analysis.annotation import (direction_patterns, patterns_per_direction, positives_per_pattern, table1,
+                                 table6, task_verdicts)
+from analysis.drift import extremes_from_scores, random_direction
+from warehouse import queries
+
+
+def _tasks():
+    return pd.DataFrame({
+        "task_id": [1, 2, 3, 4, 5, 6],
+        "dataset": ["news", "news", "pairs", "news", "pairs", "news"],
+        "condition": ["neuron", "neuron", "neuron", "random_direction", "random_sentences", "random_sentences"],
+        "direction_id": ["neuron:1", "neuron:2", "neuron:1", "random:9", "sentences:3", "sentences:3"],
+    })
+
+
+def _ann(rows):
+    return pd.DataFrame(rows, columns=["task_id", "annotator", "has_pattern", "pattern", "positive_ids"])
+
+
+ANN = _ann([
+    (1, "ann", True, "Sports", [1, 2, 3, 4]),
+    (1, "bob", True, "sports ", [1, 2, 3]),
+    (2, "ann", True, "Years", [5, 6, 7]),
+    (2, "bob", False, None, []),                       # conflicting
+    (3, "ann", True, "SPORTS; questions", [1, 2, 3, 4, 5]),
+    (3, "bob", True, "Names", [1, 2]),                  # below the 3-positive threshold
+    (4, "ann", False, None, []),
+    (4, "bob", False, None, []),
+    (5, "ann", False, None, []),                        # single annotator; task 6 unannotated
+])
+
+
+def test_verdicts_and_table1_conflicts():
+    v = task_verdicts(_tasks(), ANN).set_index("task_id")["verdict"]
+    assert v.to_dict() == {1: "pattern", 2: "conflicting", 3: "pattern", 4: "no pattern", 5: "no pattern"}
+    t1 = table1(_tasks(), ANN).set_index(["condition", "dataset"])
+    news = t1.loc[("neuron", "news")]
+    assert (news["tasks"], news["pattern"], news["conflicting"]) == (2, 1, 1)
+    assert news["pattern_rate"] == 0.5 and news["conflicting_rate"] == 0.5 and news["no_pattern_rate"] == 0
+    allr = t1.loc[("neuron", "All")]
+    assert allr["tasks"] == 3 and allr["pattern_rate"] == pytest.approx(2 / 3)
+    assert allr["conflicting_rate"] == pytest.approx(1 / 3)
+    assert t1.loc[("random_direction", "All"), "no_pattern_rate"] == 1
+    rs = t1.loc[("random_sentences", "All")]
+    assert rs["tasks"] == 1 and rs["single_annotator"] == 1  # task 6 has no annotation: not counted
+    assert list(t1.index.get_level_values(0).unique()) == ["neuron", "random_direction", "random_sentences"]
+
+
+def test_table6_per_annotator_rates():
+    t6 = table6(_tasks(), ANN).set_index(["annotator", "condition"])
+    assert t6.loc[("ann", "neuron"), "annotated"] == 3 and t6.loc[("ann", "neuron"), "pattern_rate"] == 1
+    assert t6.loc[("ann", "neuron"), "patterns_named"] == 4  # 'SPORTS; questions' names two
+    assert t6.loc[("bob", "neuron"), "with_pattern"] == 2
+    assert t6.loc[("bob", "neuron"), "pattern_rate"] == pytest.approx(2 / 3)
+    assert t6.loc[("ann", "all"), "annotated"] == 5 and t6.loc[("ann", "all"), "pattern_rate"] == pytest.approx(3 / 5)
+    assert t6.loc[("bob", "all"), "annotated"] == 4 and t6.loc[("bob", "all"), "with_pattern"] == 2
+
+
+def test_distinct_patterns_are_case_folded_across_datasets():
+    d = direction_patterns(_tasks(), ANN).set_index("direction_id")
+    # neuron:1 spans news (Sports, sports) and pairs (SPORTS; questions, Names): sports, questions, names.
+    assert d.loc["neuron:1", "distinct_patterns"] == 3 and d.loc["neuron:1", "datasets"] == 2
+    assert d.loc["neuron:2", "distinct_patterns"] == 1
+    assert d.loc["random:9", "distinct_patterns"] == 0
+    s = patterns_per_direction(_tasks(), ANN).set_index("condition")
+    assert s.loc["neuron", "directions"] == 2 and s.loc["neuron", "mean"] == 2
+    assert s.loc["neuron", "std"] == pytest.approx(np.std([3, 1], ddof=1))
+    assert s.loc["random_direction", "mean"] == 0
+
+
+def test_positives_threshold():
+    p = positives_per_pattern(_tasks(), ANN).set_index("condition")
+    # neuron answers with a pattern: 4, 3, 3, 5 positives count; bob's 'Names' (2) is below the threshold.
+    assert p.loc["neuron", "meaningful"] == 4 and p.loc["neuron", "below_threshold"] == 1
+    assert p.loc["neuron", "mean"] == pytest.approx(15 / 4)
+    assert (p.loc["neuron", "min"], p.loc["neuron", "max"]) == (3, 5)
+    assert "random_direction" not in p.index  # no answer found a pattern there
+    assert positives_per_pattern(_tasks(), ANN, min_positives=2).loc[0, "meaningful"] == 5
+
+
+def test_empty_inputs_give_empty_tables():
+    empty = _ann([])
+    for f in (table1, table6, patterns_per_direction, positives_per_pattern):
+        assert f(_tasks(), empty).empty
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_make_tasks_on_small_warehouse(small_warehouse, tmp_path):
+    before = _sha(small_warehouse)
+    path = tmp_path / "ann.duckdb"
+    con = warehouse.connect_read_only(small_warehouse)
+    try:
+        made = store.make_tasks(con, "tiny", 2, "cls", ["news", "questions", "pairs"], n_neurons=2,
+                                n_random_dirs=2, n_random_sets=2, k=10, seed=1, path=path)
+        again = store.make_tasks(con, "tiny", 2, "cls", ["news", "questions", "pairs"], 2, 2, 2, k=10, seed=1,
+                                 path=path)
+        # k <= stored topk (5): from neuron_top; the random direction as the page computes it.
+        small = store.plan_tasks(con, "tiny", 2, "cls", ["news"], 1, 1, 0, k=4, seed=3)
+        scores = queries.direction_scores(con, "tiny", 2, "cls", random_direction(
+            int(small.loc[small["condition"] == "random_direction", "direction_id"].iloc[0].split(":")[1]), 32),
+            ["news"])
+        unit = int(small.loc[small["condition"] == "neuron", "direction_id"].iloc[0].split(":")[1])
+        top_neuron = queries.neuron_top(con, "tiny", 2, "cls", unit, ["news"], 4)["sentence_id"].tolist()
+    finally:
+        con.close()
+    assert len(again) == 0  # identical tasks are not stored twice
+    t = store.tasks(path)
+    assert len(made) == len(t) == 3 * 6
+    assert all(len(ids) == 10 and len(set(ids)) == 10 for ids in t["sentence_ids"])
+    counts = t.groupby(["dataset", "condition"]).size()
+    assert (counts == 2).all() and len(counts) == 9
+    assert t["task_id"].tolist() == list(range(1, 19))
+    assert t["condition"].tolist() != sorted(t["condition"])  # shuffled
+    # the same neurons in every dataset
+    assert t[t["condition"] == "neuron"].groupby("direction_id")["dataset"].nunique().eq(3).all()
+    by = small.set_index("condition")["sentence_ids"]
+    assert sorted(by["neuron"]) == sorted(top_neuron)
+    assert sorted(by["random_direction"]) == sorted(extremes_from_scores(scores, 4)["sentence_id"].tolist())
+    assert _sha(small_warehouse) == before
+
+    first = store.next_task("ann", path)
+    assert first["task_id"] == 1
+    store.add_annotation(1, "ann", True, "Sports", first["sentence_ids"][:3], path)
+    store.add_annotation(2, "bob", False, None, [], path)
+    assert store.next_task("ann", path)["task_id"] == 2
+    assert store.progress("ann", path) == (1, 18)
+    a = store.annotations(path)  # a fresh connection: persisted in the separate file
+    assert len(a) == 2 and a.set_index("annotator").loc["ann", "positive_ids"] == first["sentence_ids"][:3]
+    store.add_annotation(1, "ann", False, None, [], path)  # a resubmission replaces
+    assert len(store.annotations(path)) == 2 and not store.annotations(path)["has_pattern"].any()
+    with pytest.raises(ValueError):
+        store.add_annotation(999, "ann", True, "x", [], path)
+    assert _sha(small_warehouse) == before
+
+
+def test_default_path(monkeypatch, tmp_path):
+    monkeypatch.delenv("ILLUSION_ANNOTATIONS", raising=False)
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert store.default_path() == tmp_path / "w.duckdb.annotations.duckdb"
+    monkeypatch.setenv("ILLUSION_ANNOTATIONS", str(tmp_path / "a.duckdb"))
+    assert store.default_path() == tmp_path / "a.duckdb"
+    assert store.tasks().empty and store.next_task("x") is None and store.progress("x") == (0, 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 CONDITIONS = ("neuron", "random_direction", "random_sentences")
@@ -147,3 +148,28 @@ def positives_per_pattern(tasks: pd.DataFrame, annotations: pd.DataFrame,
                      "median": ok.median(), "min": ok.min(), "max": ok.max(),
                      "below_threshold": int((g["positives"] < min_positives).sum())})
     return _cond_order(pd.DataFrame(rows, columns=cols))
+
+
+def locality_by_meaning(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Paper Section 5.2.1: are directions whose top sentences annotators found meaningful more local?
+
+    verdicts: one row per annotated direction task (neurons and random directions only) with columns dataset,
+    verdict ('pattern' | 'no pattern' | 'conflicting') and L (the locality score of that direction on that
+    dataset). Conflicting sets are left out. Per dataset and over all datasets ("All"): the number and median L
+    of meaningful and meaningless directions, and a two-sided Mann-Whitney U test (scipy.stats.mannwhitneyu);
+    p is NaN when either group is empty.
+    """
+    from scipy.stats import mannwhitneyu
+
+    v = verdicts[verdicts["verdict"] != "conflicting"]
+    rows = []
+    groups = [(name, g) for name, g in v.groupby("dataset", sort=True)] + [("All", v)]
+    for name, g in groups:
+        yes = g.loc[g["verdict"] == "pattern", "L"].to_numpy(dtype=float)
+        no = g.loc[g["verdict"] == "no pattern", "L"].to_numpy(dtype=float)
+        u, p = (mannwhitneyu(yes, no, alternative="two-sided") if len(yes) and len(no) else (np.nan, np.nan))
+        rows.append({"dataset": name, "n_meaningful": len(yes), "n_meaningless": len(no),
+                     "median_L_meaningful": float(np.median(yes)) if len(yes) else np.nan,
+                     "median_L_meaningless": float(np.median(no)) if len(no) else np.nan,
+                     "U": float(u), "p_value": float(p)})
+    return pd.DataFrame(rows)

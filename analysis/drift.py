@@ -130,3 +130,13 @@ def extremes_from_scores(scores: pd.DataFrame, k: int, side: str = "top") -> pd.
     out = ordered.groupby("dataset", sort=True).head(k).copy()
     out["rank"] = out.groupby("dataset").cumcount() + 1
     return out[["dataset", "rank", "sentence_id", "value"]].reset_index(drop=True)
+
+
+def direction_from_id(direction_id: str, dim: int) -> np.ndarray:
+    """The vector of a stored direction id: 'neuron:<unit>' (one-hot) or 'random:<seed>' (random_direction)."""
+    kind, _, value = direction_id.partition(":")
+    if kind == "neuron":
+        return one_hot(int(value), dim)
+    if kind == "random":
+        return random_direction(int(value), dim)
+    raise ValueError(f"direction id {direction_id!r}: expected neuron:<unit> or random:<seed>")

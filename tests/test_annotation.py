@@ -152,3 +152,34 @@ def test_default_path(monkeypatch, tmp_path):
     monkeypatch.setenv("ILLUSION_ANNOTATIONS", str(tmp_path / "a.duckdb"))
     assert store.default_path() == tmp_path / "a.duckdb"
     assert store.tasks().empty and store.next_task("x") is None and store.progress("x") == (0, 0)
+
+
+def test_locality_by_meaning_against_scipy_by_hand():
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import mannwhitneyu
+
+    from analysis.annotation import locality_by_meaning
+
+    v = pd.DataFrame({"dataset": ["a"] * 5 + ["b"] * 4,
+                      "verdict": ["pattern", "pattern", "no pattern", "no pattern", "conflicting",
+                                  "pattern", "no pattern", "no pattern", "no pattern"],
+                      "L": [0.9, 0.8, 0.1, 0.2, 0.5, 0.7, 0.3, 0.4, 0.35]})
+    out = locality_by_meaning(v).set_index("dataset")
+    assert out.loc["a", "n_meaningful"] == 2 and out.loc["a", "n_meaningless"] == 2  # conflicting left out
+    assert out.loc["a", "median_L_meaningful"] == pytest.approx(0.85)
+    u, p = mannwhitneyu([0.9, 0.8, 0.7], [0.1, 0.2, 0.3, 0.4, 0.35], alternative="two-sided")
+    assert out.loc["All", "U"] == u and out.loc["All", "p_value"] == pytest.approx(p)
+    only_yes = locality_by_meaning(v[v.verdict == "pattern"]).set_index("dataset")
+    assert np.isnan(only_yes.loc["All", "p_value"])
+
+
+def test_direction_from_id():
+    import numpy as np
+
+    from analysis.drift import direction_from_id, random_direction
+
+    assert direction_from_id("neuron:3", 8).tolist() == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert np.array_equal(direction_from_id("random:5", 8), random_direction(5, 8))
+    with pytest.raises(ValueError, match="expected neuron"):
+        direction_from_id("sentences:1", 8)

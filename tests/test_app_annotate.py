@@ -2,6 +2,8 @@
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 import annotations as store
@@ -95,3 +97,23 @@ def test_create_annotate_and_results(monkeypatch, small_warehouse, tmp_path):
     assert pos.loc[task["condition"], "meaningful"] == 1 and pos.loc[task["condition"], "mean"] == 3
     assert [m.value for m in at.metric][:2] == ["12", "1"]
     assert hashlib.sha256(small_warehouse.read_bytes()).hexdigest() == before
+    # locality of the annotated direction (neurons and random directions only), recomputed by hand
+    loc = [f for f in frames if "median_L_meaningful" in f.columns]
+    if task["condition"] == "random_sentences":
+        assert not loc and any("No annotated neuron" in i.value for i in at.info)
+    else:
+        import numpy as np
+
+        import warehouse
+        from analysis.drift import direction_from_id
+        from analysis.locality import locality
+
+        con = warehouse.connect_read_only(small_warehouse)
+        x = np.array(con.execute("select vec from activations where run_id = ? and layer = ? and pooling = ? and "
+                                 "dataset = ? order by sentence_id", [task["run_id"], int(task["layer"]),
+                                                                      task["pooling"], task["dataset"]]
+                                 ).df()["vec"].tolist())
+        con.close()
+        expected = locality(x, direction_from_id(task["direction_id"], x.shape[1]), k=10)["L"]
+        row = loc[0].set_index("dataset").loc["All"]
+        assert row["n_meaningful"] == 1 and row["median_L_meaningful"] == pytest.approx(expected)

@@ -4,8 +4,11 @@ import pandas as pd
 import streamlit as st
 
 import annotations as store
-from analysis.annotation import (MIN_POSITIVES, direction_patterns, patterns_per_direction,
-                                 positives_per_pattern, table1, table6)
+from analysis.annotation import (MIN_POSITIVES, direction_patterns, locality_by_meaning, patterns_per_direction,
+                                 positives_per_pattern, table1, table6, task_verdicts)
+from analysis.drift import direction_from_id
+from analysis.locality import locality
+from ui import data
 from ui.db import connection
 from ui.direction import select_datasets
 from ui.selection import select_run
@@ -51,6 +54,22 @@ def results() -> None:
     st.caption(f"Only answers with a pattern and at least {MIN_POSITIVES} positive sentences count (the paper's "
                f"rule); below_threshold counts the others.")
     table(positives_per_pattern(t, a), "annotation_positives", key="ann_pos")
+    st.subheader("Locality of meaningful vs meaningless directions (Section 5.2.1)")
+    v = task_verdicts(t, a)
+    v = v[v["condition"].isin(["neuron", "random_direction"])].merge(
+        t[["task_id", "run_id", "layer", "pooling", "sentence_ids"]], on="task_id")
+    if v.empty:
+        st.info("No annotated neuron or random-direction sets yet.")
+        return
+    scores = []
+    for row in v.itertuples():
+        x, _ = data.layer_matrix(row.run_id, int(row.layer), row.pooling, [row.dataset])
+        k = len(row.sentence_ids)
+        scores.append(locality(x, direction_from_id(row.direction_id, x.shape[1]), k=k)["L"]
+                      if len(x) >= 2 * k else float("nan"))
+    st.caption("L of each annotated direction on its dataset (as on the Monotonicity & locality page); sets "
+               "with conflicting answers are left out; two-sided Mann-Whitney U per dataset and overall.")
+    table(locality_by_meaning(v.assign(L=scores)), "annotation_locality", key="ann_loc")
 
 
 if mode == "Results":

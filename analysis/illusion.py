@@ -168,3 +168,37 @@ def hypothesis_table(per_dataset: dict[str, tuple[int, int, int, int]],
     if held:
         verdict += ": " + ", ".join(held)
     return table, verdict
+
+
+def parse_labelled(text: str) -> tuple[list[str], list[str]]:
+    """Labelled example sentences, one per line: '+ sentence' is an example of the concept, '- sentence' is not.
+
+    Returns (positives, negatives). Raises ValueError (one line) for a line with neither prefix."""
+    pos, neg = [], []
+    for i, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if line[0] not in "+-":
+            raise ValueError(f"labelled sentences line {i}: start it with '+' (concept) or '-' (not the concept)")
+        (pos if line[0] == "+" else neg).append(line[1:].strip())
+    return pos, neg
+
+
+def centroid_hits(x: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """A concept given by labelled example sentences, applied to every sentence: nearest-centroid rule.
+
+    x: [N, H] sentence vectors (examples included); positive / negative: row indices of the examples. After
+    centring x, a sentence is a hit when its cosine to the centroid of the positives exceeds its cosine to the
+    centroid of the negatives. Returns bool [N]. Raises ValueError without at least one of each.
+    """
+    positive, negative = np.asarray(positive, dtype=int), np.asarray(negative, dtype=int)
+    if len(positive) == 0 or len(negative) == 0:
+        raise ValueError("labelled sentences need at least one '+' and one '-' example found in the datasets")
+    xc = np.asarray(x, dtype=np.float64) - np.asarray(x, dtype=np.float64).mean(axis=0)
+    norms = np.linalg.norm(xc, axis=1)
+    norms[norms == 0] = 1.0
+    cp, cn = xc[positive].mean(axis=0), xc[negative].mean(axis=0)
+    cos_p = xc @ cp / (norms * (np.linalg.norm(cp) or 1.0))
+    cos_n = xc @ cn / (norms * (np.linalg.norm(cn) or 1.0))
+    return cos_p > cos_n

@@ -67,3 +67,25 @@ def test_hypothesis_tester_counts_hits_by_hand(monkeypatch, small_warehouse):
     at.radio(key="hyp_kind").set_value("regex").run()
     at.text_input(key="hyp_text").input("(unclosed").run()
     assert "invalid regex" in at.error[0].value
+
+
+def test_hypothesis_from_labelled_sentences(monkeypatch, small_warehouse):
+    from analysis.illusion import centroid_hits
+
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(small_warehouse))
+    x, df = _layer(small_warehouse)
+    news, questions = df[df.dataset == "news"]["text"].tolist(), df[df.dataset == "questions"]["text"].tolist()
+    examples = f"+ {news[0]}\n+ {news[1]}\n- {questions[0]}\n- {questions[1]}\n+ not a sentence in the data"
+    at = AppTest.from_file(str(ROOT / "views" / "drift.py"), default_timeout=60)
+    at.query_params.update({"unit": "4", "k": "5", "hyp_kind": "labelled"})
+    at.run()
+    at.text_area(key="hyp_text").input(examples).run()
+    assert not at.exception
+    assert "1 example(s) not found" in at.warning[0].value
+    rows = {t.casefold(): i for i, t in enumerate(df["text"])}
+    hits = centroid_hits(x, [rows[news[0].casefold()], rows[news[1].casefold()]],
+                         [rows[questions[0].casefold()], rows[questions[1].casefold()]])
+    result = next(d.value for d in at.dataframe if "p_adjusted" in d.value.columns).set_index("dataset")
+    for name in ("news", "pairs", "questions"):
+        assert result.loc[name, "base_rate"] == pytest.approx(hits[(df["dataset"] == name).to_numpy()].mean())
+    assert any("the labelled concept for neuron 4" in m.value for m in at.markdown)

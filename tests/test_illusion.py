@@ -184,3 +184,25 @@ def test_hypothesis_table_and_verdict():
     assert verdict == "holds on 2 of 6 datasets (Holm-adjusted p < 0.05): movies, nyt"
     _, none = hypothesis_table({"wiki": (1, 10, 1000, 10000)}, alpha=0.01)
     assert none == "holds on 0 of 1 datasets (Holm-adjusted p < 0.01)"
+
+
+def test_parse_labelled_and_errors():
+    from analysis.illusion import parse_labelled
+
+    assert parse_labelled("+ a cat\n\n- a dog\n+b") == (["a cat", "b"], ["a dog"])
+    with pytest.raises(ValueError, match="line 2: start it with"):
+        parse_labelled("+ ok\nno prefix")
+
+
+def test_centroid_hits_by_hand():
+    from analysis.illusion import centroid_hits
+
+    x = np.array([[2.0, 0.0], [1.5, 0.2], [0.0, 2.0], [0.1, 1.0], [1.0, 0.9], [0.8, 1.2]])
+    hits = centroid_hits(x, [0, 1], [2, 3])
+    xc = x - x.mean(axis=0)
+    cp, cn = xc[[0, 1]].mean(0), xc[[2, 3]].mean(0)
+    cos = lambda a, b: a @ b / (np.linalg.norm(a) * np.linalg.norm(b))  # noqa: E731
+    assert hits.tolist() == [cos(r, cp) > cos(r, cn) for r in xc]
+    assert hits[0] and hits[1] and not hits[2] and not hits[3]
+    with pytest.raises(ValueError, match="at least one"):
+        centroid_hits(x, [0], [])

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis.drift import (extremes_from_scores, overlap_share, random_baseline, range_overlap,
                             score_histograms)
-from analysis.illusion import concept_hits, hypothesis_table
+from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
 from ui import data
 from ui.db import connection
 from ui.direction import select_datasets_and_k, select_direction
@@ -108,20 +108,38 @@ if len(datasets) > 1:
 st.subheader("Test a hypothesis")
 st.caption(f"State a concept; for each dataset, is it more frequent among the top {k} than in the dataset as a "
            "whole? One-sided hypergeometric test per dataset, Holm-corrected across datasets.")
-kinds = ["keywords", "regex"]
-hyp_kind = st.radio("Concept as", kinds, horizontal=True, key="hyp_kind",
+kinds = ["keywords", "regex", "labelled"]
+labels = {"keywords": "keywords", "regex": "regex", "labelled": "labelled sentences"}
+hyp_kind = st.radio("Concept as", kinds, horizontal=True, key="hyp_kind", format_func=labels.get,
                     index=kinds.index(st.query_params.get("hyp_kind", "keywords"))
                     if st.query_params.get("hyp_kind", "keywords") in kinds else 0)
-hyp = st.text_input("Keywords, comma-separated (whole words, any case)" if hyp_kind == "keywords"
-                    else "Regular expression (case-insensitive search)", value=st.query_params.get("hyp", ""),
-                    key="hyp_text", placeholder="e.g. movie, film, actor")
+if hyp_kind == "labelled":
+    hyp = st.text_area("Example sentences from the chosen datasets, one per line: '+ ' for the concept, '- ' for "
+                       "not. A sentence is a hit when it is closer (cosine, centred space of this layer) to the "
+                       "'+' examples' centroid than to the '-' examples' centroid.",
+                       value=st.query_params.get("hyp", ""), key="hyp_text", height=120)
+else:
+    hyp = st.text_input("Keywords, comma-separated (whole words, any case)" if hyp_kind == "keywords"
+                        else "Regular expression (case-insensitive search)", value=st.query_params.get("hyp", ""),
+                        key="hyp_text", placeholder="e.g. movie, film, actor")
 if hyp.strip():
     st.query_params.update({"hyp": hyp, "hyp_kind": hyp_kind})
     texts = data.dataset_texts(datasets)
     try:
-        hits = concept_hits(texts["text"].tolist(),
-                            keywords=hyp.split(",") if hyp_kind == "keywords" else None,
-                            regex=hyp if hyp_kind == "regex" else None)
+        if hyp_kind == "labelled":
+            pos, neg = parse_labelled(hyp)
+            x_all, keys = data.layer_matrix(sel.run_id, sel.layer, sel.pooling, datasets)
+            row_of = {t.casefold(): i for i, t in enumerate(texts["text"])}
+            missing = [t for t in pos + neg if t.casefold() not in row_of]
+            if missing:
+                st.warning(f"{len(missing)} example(s) not found in the chosen datasets, ignored: "
+                           + "; ".join(missing[:3]))
+            hits = centroid_hits(x_all, [row_of[t.casefold()] for t in pos if t.casefold() in row_of],
+                                 [row_of[t.casefold()] for t in neg if t.casefold() in row_of])
+        else:
+            hits = concept_hits(texts["text"].tolist(),
+                                keywords=hyp.split(",") if hyp_kind == "keywords" else None,
+                                regex=hyp if hyp_kind == "regex" else None)
     except ValueError as e:
         st.error(str(e))
         st.stop()
@@ -133,7 +151,8 @@ if hyp.strip():
         per_dataset[name] = (int(sum(hit_of[(name, int(i))] for i in ids)), len(ids), int(hits[in_ds].sum()),
                              int(in_ds.sum()))
     verdict_table, verdict = hypothesis_table(per_dataset)
-    st.markdown(f"**“{hyp}” for {direction.label}: {verdict}.**")
+    name = f"“{hyp}”" if hyp_kind != "labelled" else "the labelled concept"
+    st.markdown(f"**{name} for {direction.label}: {verdict}.**")
     table(verdict_table, "hypothesis", key="hyp_table")
 else:
     for stale in ("hyp", "hyp_kind"):

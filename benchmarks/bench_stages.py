@@ -45,7 +45,7 @@ def main() -> None:
         con.close()
     print(f"{'step':60s} {'seconds':>8s}")
     print(f"{'separability stage, 624,712 x 768 (read + SVM + UMAP)':60s} {stage:8.1f}")
-    print(f"{'  of which: read the layer from DuckDB into numpy':60s} {read:8.1f}")
+    print(f"{'  reading the layer alone (DuckDB -> numpy), timed apart':60s} {read:8.1f}")
     print(f"{'baseline: the same SVM on the in-RAM sample':60s} {svm:8.1f}")
     print(f"held-out accuracy {res['accuracy']:.3f} on synthetic noise (chance {res['chance']:.3f}); "
           f"load average at end {os.getloadavg()[0]:.2f}")

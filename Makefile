@@ -44,9 +44,11 @@ test: install chromium fetch
 	ILLUSION_ARTIFACTS=$(abspath $(ARTIFACTS)) $(BIN)/python -m pytest
 	@echo "browser screenshots: $(abspath $(ARTIFACTS))"
 
-bench: install fetch
+bench: install fetch demo chromium
 	$(BIN)/python -m benchmarks.bench_extract
 	$(BIN)/python -m benchmarks.bench_query
+	$(BIN)/python -m benchmarks.bench_stages
+	$(BIN)/python -m benchmarks.bench_page --warehouse $(WAREHOUSE)
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache

@@ -84,30 +84,27 @@ def _connect(path=None, read_only: bool = False, retries: int = 20):
         con.close()
 
 
-def tasks(path=None) -> pd.DataFrame:
-    """All tasks, by task_id (an empty frame with the columns when there is no store yet)."""
+def _read(path, sql: str, columns: list[str], list_column: str) -> pd.DataFrame:
     path = Path(path) if path is not None else default_path()
     if not path.exists():
-        return pd.DataFrame(columns=TASK_COLUMNS)
+        return pd.DataFrame(columns=columns)
     with _connect(path, read_only=True) as con:
         if not _has_tables(con):
-            return pd.DataFrame(columns=TASK_COLUMNS)
-        df = con.execute("select * from tasks order by task_id").df()
-    df["sentence_ids"] = df["sentence_ids"].map(lambda v: [int(i) for i in v])
-    return df[TASK_COLUMNS]
+            return pd.DataFrame(columns=columns)
+        df = con.execute(sql).df()
+    df[list_column] = df[list_column].map(lambda v: [int(i) for i in v])
+    return df[columns]
+
+
+def tasks(path=None) -> pd.DataFrame:
+    """All tasks, by task_id (an empty frame with the columns when there is no store yet)."""
+    return _read(path, "select * from tasks order by task_id", TASK_COLUMNS, "sentence_ids")
 
 
 def annotations(path=None) -> pd.DataFrame:
     """All annotations (one per task and annotator)."""
-    path = Path(path) if path is not None else default_path()
-    if not path.exists():
-        return pd.DataFrame(columns=ANNOTATION_COLUMNS)
-    with _connect(path, read_only=True) as con:
-        if not _has_tables(con):
-            return pd.DataFrame(columns=ANNOTATION_COLUMNS)
-        df = con.execute("select * from annotations order by created_at, task_id, annotator").df()
-    df["positive_ids"] = df["positive_ids"].map(lambda v: [int(i) for i in v])
-    return df[ANNOTATION_COLUMNS]
+    return _read(path, "select * from annotations order by created_at, task_id, annotator", ANNOTATION_COLUMNS,
+                 "positive_ids")
 
 
 def _has_tables(con) -> bool:

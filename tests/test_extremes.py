@@ -15,7 +15,7 @@ def reference(x: np.ndarray, k: int):
     return top, np.take_along_axis(x, top, 0), bottom, np.take_along_axis(x, bottom, 0)
 
 
-def check(x, k):
+def check_against_argsort(x, k):
     got = neuron_extremes(x, k)
     want = reference(x, k)
     for name, g, w in zip(("top_idx", "top_val", "bottom_idx", "bottom_val"), got, want):
@@ -32,7 +32,7 @@ PARTIAL = [(100, 5), (400, 50), (1000, 10), (8, 1), (64, 8)]
 @pytest.mark.parametrize("n, k", FULL + PARTIAL)
 def test_random_floats(n, k):
     x = np.random.default_rng(n * 31 + k).standard_normal((n, 17)).astype(np.float32)
-    top_i, top_v, bot_i, bot_v = check(x, k)
+    top_i, top_v, bot_i, bot_v = check_against_argsort(x, k)
     assert (np.diff(top_v, axis=0) <= 0).all() and (np.diff(bot_v, axis=0) >= 0).all()
     np.testing.assert_array_equal(top_v[0], x.max(0))
     np.testing.assert_array_equal(bot_v[0], x.min(0))
@@ -42,7 +42,7 @@ def test_random_floats(n, k):
 @pytest.mark.parametrize("levels", [2, 3, 7])
 def test_ties_break_by_lower_index(n, k, levels):
     x = np.random.default_rng(n + k + levels).integers(0, levels, size=(n, 9)).astype(np.float32)
-    top_i, top_v, bot_i, bot_v = check(x, k)
+    top_i, top_v, bot_i, bot_v = check_against_argsort(x, k)
     # within a run of equal values the indices go up
     for idx, val in ((top_i, top_v), (bot_i, bot_v)):
         same = val[1:] == val[:-1]
@@ -57,7 +57,7 @@ def test_partial_path_boundary_ties():
     x[:, 1] = -1.0
     x[199, 1] = 0.0
     x[:, 2] = np.arange(n) % 3
-    top_i, top_v, bot_i, bot_v = check(x, k)
+    top_i, top_v, bot_i, bot_v = check_against_argsort(x, k)
     assert top_i[:, 0].tolist() == [7, 20, 150, 0, 1]
     assert bot_i[:, 0].tolist() == [0, 1, 2, 3, 4]
     assert top_i[:, 1].tolist() == [199, 0, 1, 2, 3]
@@ -67,14 +67,14 @@ def test_partial_path_boundary_ties():
 def test_constant_column_both_paths():
     for n, k in ((10, 4), (100, 4)):
         x = np.full((n, 3), 2.5, dtype=np.float32)
-        top_i, _, bot_i, _ = check(x, k)
+        top_i, _, bot_i, _ = check_against_argsort(x, k)
         assert (top_i == np.arange(k)[:, None]).all() and (bot_i == np.arange(k)[:, None]).all()
 
 
 @pytest.mark.parametrize("n, k", [(5, 10), (1, 3), (7, 7)])
 def test_k_larger_than_n(n, k):
     x = np.random.default_rng(0).standard_normal((n, 6))
-    top_i, top_v, bot_i, bot_v = check(x, k)
+    top_i, top_v, bot_i, bot_v = check_against_argsort(x, k)
     assert top_i.shape == (n, 6)
     # every row appears once per column
     assert (np.sort(top_i, axis=0) == np.arange(n)[:, None]).all()
@@ -83,8 +83,8 @@ def test_k_larger_than_n(n, k):
 
 def test_negative_zero_and_infinities():
     x = np.array([[0.0], [-0.0], [np.inf], [-np.inf], [1.0], [0.0]] * 20, dtype=np.float32)
-    check(x, 3)  # partial path (3 * 8 <= 120)
-    check(x, 40)  # full path
+    check_against_argsort(x, 3)  # partial path (3 * 8 <= 120)
+    check_against_argsort(x, 40)  # full path
 
 
 def test_values_are_the_activations_at_the_indices():

@@ -5,7 +5,7 @@ Every loader ends in the same frame: text, text_b, label, label_text, split (see
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +137,7 @@ def load_dataset(spec: DatasetSpec, cache=None, seed: int = 0, progress: bool = 
         kind, desc = DEMO_CORPORA[spec.path]
         enough = spec.limit if spec.limit and not spec.sample else None
         raw = load_demo(spec.path, cache, progress, enough)
-        spec = _with(spec, text="text", label="label" if kind == "score" else None, label_kind=kind)
+        spec = replace(spec, text="text", label="label" if kind == "score" else None, label_kind=kind)
         df, dropped = finalize(raw, spec, seed)
         return Loaded(df, kind, desc, dropped)
     if spec.source == "file":
@@ -156,13 +156,7 @@ def load_dataset(spec: DatasetSpec, cache=None, seed: int = 0, progress: bool = 
         from pipeline.corpora.research import PRESETS, load_preset
 
         raw = load_preset(spec.path, split=spec.split)  # already in the common columns
-        df, dropped = _drop_empty_and_limit(raw[COLUMNS], _with(spec, text="text"), seed)
+        df, dropped = _drop_empty_and_limit(raw[COLUMNS], replace(spec, text="text"), seed)
         preset = PRESETS[spec.path]
         return Loaded(df, preset.label_kind, preset.description, dropped)
     raise PipelineError(f"dataset {spec.name!r}: unknown source {spec.source!r}")
-
-
-def _with(spec: DatasetSpec, **kw) -> DatasetSpec:
-    from dataclasses import replace
-
-    return replace(spec, **kw)

@@ -32,6 +32,5 @@ def runner_info(runner) -> dict:
         "model_name": runner.model_name,
         "n_layers": len(runner.layer_names),
         "hidden_size": int(runner.hidden_size),
-        "n_heads": int(getattr(runner.model.config, "num_attention_heads", 0)) if runner.kind == "transformer"
-        else None,
+        "n_heads": getattr(runner, "n_heads", None),  # attention heads; runners without attention have none
     }

@@ -81,6 +81,7 @@ class TransformerRunner:
         self.hidden_size = int(cfg.hidden_size)
         self.n_layers = int(cfg.num_hidden_layers) + 1
         self.layer_names = [layer_name(i) for i in range(self.n_layers)]
+        self.n_heads = int(getattr(cfg, "num_attention_heads", 0)) or None
         self.model_name = getattr(cfg, "_name_or_path", "") or spec.path
         if spec.path == PACKAGED_MINILM:
             self.model_name = "sentence-transformers/all-MiniLM-L6-v2"
@@ -90,9 +91,9 @@ class TransformerRunner:
                                 f"{model_max} positions")
 
     def describe(self) -> dict:
-        return {"model_name": self.model_name, "n_layers": self.n_layers, "hidden_size": self.hidden_size,
-                "n_heads": int(getattr(self.model.config, "num_attention_heads", 0)),
-                "tokenizer": type(self.tokenizer).__name__}
+        from pipeline.models import runner_info
+
+        return {**runner_info(self), "tokenizer": type(self.tokenizer).__name__}
 
     def encode(self, texts: list[str], progress: bool = False) -> Encoded:
         """vectors float32 [n_layers, 2 (cls, mean), N, H], the sentence-transformers ``encode`` loop.

@@ -28,12 +28,11 @@ from pipeline.config import BuildConfig, spec_hash
 from pipeline.corpora import Loaded, load_dataset
 from pipeline.errors import PipelineError
 from pipeline.models import RUNNER_SOURCES, make_runner, runner_info
-from pipeline.stages import extract, separability
+from pipeline.stages import RunContext, extract, run_stage_modules
 from pipeline.version import code_version, source_hash
 from warehouse.contracts import violations
 
 TABLES_PER_RUN_DATASET = ("activations", "sentence_lengths", "sentence_tokens", "neuron_topk")
-TABLES_PER_RUN = ("separability", "separability_confusion", "umap_coords")
 
 
 @dataclass
@@ -41,9 +40,13 @@ class BuildReport:
     warehouse: str
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
-    separability: dict[str, str] = field(default_factory=dict)  # run_id -> computed | reused
+    stages: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> run_id -> computed | reused
     up_to_date: bool = False
     seconds: float = 0.0
+
+    @property
+    def separability(self) -> dict[str, str]:
+        return self.stages.get("separability", {})
 
 
 def _now() -> datetime:
@@ -90,12 +93,12 @@ def _previous(target: Path):
     except warehouse.WarehouseError:
         return None  # unknown version or unreadable: rebuild from scratch, replace it at the end
     try:
-        stages = dict(con.execute("select key, inputs_hash from stage_log where stage = 'extract'").fetchall())
-        sep = dict(con.execute("select key, inputs_hash from stage_log where stage = 'separability'").fetchall())
+        logged = con.execute("select stage, key, inputs_hash from stage_log").fetchall()
         meta = dict(con.execute("select key, value from meta").fetchall())
     finally:
         con.close()
-    return {"stages": stages, "separability": sep, "meta": meta}
+    return {"stages": {k: h for stage, k, h in logged if stage == "extract"},
+            "run_stages": {(stage, k): h for stage, k, h in logged if stage != "extract"}, "meta": meta}
 
 
 def _manifest_hash(cfg: BuildConfig, hashes: dict[str, str], stage_hashes: dict[str, str]) -> str:
@@ -118,7 +121,9 @@ def build(cfg: BuildConfig, log=print) -> BuildReport:
         hashes = {name: content_hash(ld) for name, ld in loaded.items()}
         stage_hashes = {f"{m.run_id}/{name}": extract_inputs_hash(m, hashes[name], cfg.topk)
                         for m in cfg.models for name in loaded}
-        manifest = _manifest_hash(cfg, hashes, stage_hashes)
+        run_stages = run_stage_plan(cfg, list(loaded), stage_hashes)
+        manifest = _manifest_hash(cfg, hashes, {**stage_hashes, **{f"{s}:{r}": h for (s, r), (_, h)
+                                                                   in run_stages.items()}})
         prev = _previous(target)
         if prev and prev["meta"].get("manifest_hash") == manifest:
             report.up_to_date = True
@@ -130,7 +135,7 @@ def build(cfg: BuildConfig, log=print) -> BuildReport:
         for stale in target.parent.glob(f"{glob_escape(target.name)}.tmp-*"):
             stale.unlink(missing_ok=True)
         try:
-            _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, report, log)
+            _write(cfg, tmp, target, loaded, hashes, stage_hashes, run_stages, manifest, prev, report, log)
             os.replace(tmp, target)
         finally:
             for leftover in (tmp, Path(f"{tmp}.wal")):
@@ -139,7 +144,7 @@ def build(cfg: BuildConfig, log=print) -> BuildReport:
     return report
 
 
-def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, report, log):
+def _write(cfg, tmp, target, loaded, hashes, stage_hashes, run_stages, manifest, prev, report, log):
     con = duckdb.connect(str(tmp))
     try:
         warehouse.create_schema(con)
@@ -158,12 +163,18 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
             con.execute("insert into sentences select * from rows")
         for mspec in cfg.models:
             runner = None
+
+            def get_runner(mspec=mspec):
+                nonlocal runner
+                if runner is None:
+                    log(f"loading model {mspec.run_id} ({mspec.path})")
+                    runner = make_runner(mspec, cfg.cache)
+                return runner
+
             todo = [n for n in loaded if not (prev and prev["stages"].get(f"{mspec.run_id}/{n}")
                                                == stage_hashes[f"{mspec.run_id}/{n}"])]
             if todo:
-                log(f"loading model {mspec.run_id} ({mspec.path})")
-                runner = make_runner(mspec, cfg.cache)
-                info = runner_info(runner)
+                info = runner_info(get_runner())
                 con.execute("insert into runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [mspec.run_id, mspec.kind, info["model_name"], mspec.path, info["n_layers"],
                              info["hidden_size"], info["n_heads"], mspec.max_length, list(runner.poolings),
@@ -194,7 +205,9 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
                                             seconds)
                     report.computed.append(key)
                 _wait(pending)
-            _separability(con, cfg, mspec, loaded, stage_hashes, prev, report, log)
+            for (stage_name, run_id), (module, inputs) in run_stages.items():
+                if run_id == mspec.run_id:
+                    _run_stage(con, cfg, mspec, module, inputs, loaded, get_runner, prev, report, log)
         meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
                 "config_json": cfg.to_json(), "config_hash": spec_hash(json.loads(cfg.to_json())),
                 "manifest_hash": manifest, "duckdb_version": duckdb.__version__}
@@ -209,36 +222,42 @@ def _write(cfg, tmp, target, loaded, hashes, stage_hashes, manifest, prev, repor
         con.close()
 
 
-def separability_inputs_hash(cfg: BuildConfig, run_id: str, stage_hashes: dict[str, str]) -> str:
-    mine = {k: v for k, v in stage_hashes.items() if k.startswith(f"{run_id}/")}
-    payload = json.dumps({"extract": mine, "per_dataset": cfg.separability_per_dataset,
-                          "umap_per_dataset": cfg.umap_per_dataset, "seed": cfg.seed,
-                          "code": source_hash(*separability.SOURCES)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+def run_stage_plan(cfg: BuildConfig, datasets: list[str], stage_hashes: dict[str, str]) -> dict:
+    """(stage, run_id) -> (module, inputs hash) for every per-run stage that applies, in run order.
+
+    A stage's inputs: the run's extraction hashes (model, data, extract code), its own settings, the seed
+    and its code. Unchanged inputs mean its rows are copied from the previous build.
+    """
+    plan = {}
+    for mspec in cfg.models:
+        mine = {k: v for k, v in stage_hashes.items() if k.startswith(f"{mspec.run_id}/")}
+        for module in run_stage_modules():
+            settings = module.settings(cfg, mspec, datasets)
+            if settings is None:
+                continue
+            payload = json.dumps({"extract": mine, "settings": settings, "seed": cfg.seed,
+                                  "code": source_hash(*module.SOURCES)}, sort_keys=True, default=str)
+            plan[(module.NAME, mspec.run_id)] = (module, hashlib.sha256(payload.encode()).hexdigest()[:16])
+    return plan
 
 
-def _separability(con, cfg, mspec, loaded, stage_hashes, prev, report, log) -> None:
-    """Dataset separability of every layer of one run; copied from the previous build when unchanged."""
-    if not cfg.separability_per_dataset or len(loaded) < 2:
-        return
+def _run_stage(con, cfg, mspec, module, inputs, loaded, get_runner, prev, report, log) -> None:
     key = mspec.run_id
-    inputs = separability_inputs_hash(cfg, key, stage_hashes)
-    if prev and prev["separability"].get(key) == inputs:
-        for table in TABLES_PER_RUN:
+    done = report.stages.setdefault(module.NAME, {})
+    if prev and prev["run_stages"].get((module.NAME, key)) == inputs:
+        for table in module.TABLES:
             con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [key])
-        con.execute("insert into stage_log select * from old.stage_log where stage = 'separability' and key = ?",
-                    [key])
-        report.separability[key] = "reused"
+        con.execute("insert into stage_log select * from old.stage_log where stage = ? and key = ?",
+                    [module.NAME, key])
+        done[key] = "reused"
         return
-    log(f"separability {key}: linear SVM per layer, UMAP of the last layer")
     t = time.time()
-    n_layers = con.execute("select n_layers from runs where run_id = ?", [key]).fetchone()[0]
-    poolings = con.execute("select poolings from runs where run_id = ?", [key]).fetchone()[0]
-    n = separability.run_stage(con, key, n_layers, poolings, list(loaded), cfg.separability_per_dataset,
-                               cfg.umap_per_dataset, cfg.seed, cfg.progress)
-    con.execute("insert into stage_log values ('separability', ?, ?, ?, ?, ?)", [key, inputs, _now(),
-                                                                                 time.time() - t, n])
-    report.separability[key] = "computed"
+    ctx = RunContext(con=con, cfg=cfg, spec=mspec, datasets=loaded,
+                     settings=module.settings(cfg, mspec, list(loaded)), make_runner=get_runner, log=log)
+    n = module.run(ctx)
+    con.execute("insert into stage_log values (?, ?, ?, ?, ?, ?)",
+                [module.NAME, key, inputs, _now(), time.time() - t, int(n or 0)])
+    done[key] = "computed"
 
 
 def _wait(future) -> None:

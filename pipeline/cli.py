@@ -6,8 +6,8 @@ import os
 import sys
 from dataclasses import replace
 
-from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, ModelSpec, default_models, load_toml,
-                             make_config, parse_dataset_arg)
+from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, ModelSpec, apply_settings, default_models,
+                             load_toml, make_config, parse_dataset_arg)
 from pipeline.errors import PipelineError
 
 
@@ -61,6 +61,7 @@ def config_from_args(args) -> "BuildConfig":  # noqa: F821
     if args.svm_per_dataset is not None:
         kw["separability_per_dataset"] = args.svm_per_dataset
     kw["progress"] = not args.quiet
+    kw = apply_settings(kw, args.set)
     return make_config(datasets=datasets, models=models, **kw)
 
 
@@ -127,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
                    help="sentences per dataset for the dataset-separability SVM of every layer (default 1000; 0 skips)")
     b.add_argument("--umap-per-dataset", type=int,
                    help="sentences per dataset in the stored UMAP of the last layer (default 500; 0 skips)")
+    b.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="a stage setting, e.g. anisotropy.contexts=20 or sentiment.enabled=false (repeatable; "
+                        "sections: anisotropy, token_states, sentiment, attention)")
     b.add_argument("--warehouse", help=f"output DuckDB file (default {DEFAULT_WAREHOUSE})")
     b.add_argument("--cache", help="cache folder for fetched data (default $ILLUSION_CACHE or ~/.cache/illusion-lab)")
     b.add_argument("--quiet", action="store_true")

@@ -78,6 +78,68 @@ class ModelSpec:
                 raise PipelineError(f"model {self.run_id!r}: {k} must be a positive integer, got {v!r}")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Per-stage settings: one frozen section each, a TOML table of the same name ([anisotropy], ...) or
+# `--set <section>.<key>=<value>` on the command line. `enabled = false` skips a stage.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _check_ints(obj, where: str, minimum: int = 0, names=None) -> None:
+    for name in names or [f.name for f in fields(obj) if f.type in ("int", int)]:
+        v = getattr(obj, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise PipelineError(f"config: {where}.{name} must be an integer >= {minimum}, got {v!r}")
+
+
+def _check_bool(obj, where: str) -> None:
+    if not isinstance(obj.enabled, bool):
+        raise PipelineError(f"config: {where}.enabled must be true or false, got {obj.enabled!r}")
+
+
+# --- anisotropy section (issue 4) ---
+@dataclass(frozen=True)
+class AnisotropyConfig:
+    enabled: bool = True
+
+    def __post_init__(self):
+        _check_bool(self, "anisotropy")
+# --- end anisotropy section ---
+
+
+# --- token_states section (issue 7) ---
+@dataclass(frozen=True)
+class TokenStatesConfig:
+    enabled: bool = True
+
+    def __post_init__(self):
+        _check_bool(self, "token_states")
+# --- end token_states section ---
+
+
+# --- sentiment section (issue 5) ---
+@dataclass(frozen=True)
+class SentimentConfig:
+    enabled: bool = True
+
+    def __post_init__(self):
+        _check_bool(self, "sentiment")
+# --- end sentiment section ---
+
+
+# --- attention section (issue 6) ---
+@dataclass(frozen=True)
+class AttentionConfig:
+    enabled: bool = True
+
+    def __post_init__(self):
+        _check_bool(self, "attention")
+# --- end attention section ---
+
+
+SECTIONS = {"anisotropy": AnisotropyConfig, "token_states": TokenStatesConfig, "sentiment": SentimentConfig,
+            "attention": AttentionConfig}
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     warehouse: str = DEFAULT_WAREHOUSE
@@ -88,6 +150,10 @@ class BuildConfig:
     seed: int = 0
     separability_per_dataset: int = 1000  # sentences per dataset for the dataset-separability SVM (0: skip)
     umap_per_dataset: int = 0  # sentences per dataset in the stored UMAP of the last layer (0: skip; CLI: 500)
+    anisotropy: AnisotropyConfig = AnisotropyConfig()
+    token_states: TokenStatesConfig = TokenStatesConfig()
+    sentiment: SentimentConfig = SentimentConfig()
+    attention: AttentionConfig = AttentionConfig()
     progress: bool = True
 
     def __post_init__(self):
@@ -105,6 +171,9 @@ class BuildConfig:
             raise PipelineError(f"config: duplicate model run_id in {runs}")
         if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
+        for name, cls in SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise PipelineError(f"config: {name} must be a {cls.__name__}, got {getattr(self, name)!r}")
         for name in ("separability_per_dataset", "umap_per_dataset"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v == 1:
@@ -187,7 +256,34 @@ def make_config(**kw) -> BuildConfig:
         raise PipelineError(f"config: unknown key(s) {', '.join(sorted(unknown))}")
     kw["datasets"] = tuple(kw.get("datasets", ()))
     kw["models"] = tuple(kw.get("models", ()))
+    for name, cls in SECTIONS.items():
+        if isinstance(kw.get(name), dict):
+            kw[name] = _make(cls, kw[name], f"config [{name}]")
     return BuildConfig(**kw)
+
+
+def apply_settings(kw: dict, settings) -> dict:
+    """Apply ``section.key=value`` strings (the CLI's --set) to make_config keywords; values are TOML
+    literals (``20``, ``true``, ``"text"``), and a bare word is taken as a string."""
+    out = dict(kw)
+    for item in settings or ():
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or section not in SECTIONS:
+            raise PipelineError(f"--set {item!r}: expected <section>.<key>=<value> with section one of "
+                                f"{', '.join(SECTIONS)}")
+        known = {f.name for f in fields(SECTIONS[section])}
+        if name not in known:
+            raise PipelineError(f"--set {item!r}: {section} has no key {name!r} (known: {', '.join(sorted(known))})")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()
+        current = out.get(section)
+        current = asdict(current) if hasattr(current, "__dataclass_fields__") else dict(current or {})
+        current[name] = parsed
+        out[section] = current
+    return out
 
 
 def default_models(max_length: int = 128, batch_size: int = 32, lstm: bool = True) -> tuple[ModelSpec, ...]:

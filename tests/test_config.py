@@ -280,3 +280,34 @@ def test_cli_limit_zero_names_the_flag():
     args = parser().parse_args(["build", "--dataset", "name=a,source=file,path=a.csv", "--limit", "0"])
     with pytest.raises(PipelineError, match=r"--limit must be a positive integer, got 0"):
         config_from_args(args)
+
+
+def test_stage_sections_from_set_and_toml(tmp_path):
+    from pipeline.config import AnisotropyConfig, apply_settings
+
+    kw = apply_settings({}, ["anisotropy.enabled=false", "sentiment.enabled=true"])
+    cfg = make_config(datasets=[DatasetSpec("a", "file", "x.csv")], models=[ModelSpec("m", "transformer", "x")], **kw)
+    assert cfg.anisotropy == AnisotropyConfig(enabled=False) and cfg.sentiment.enabled is True
+    assert '"anisotropy": {"enabled": false' in cfg.to_json()
+    toml = tmp_path / "c.toml"
+    toml.write_text('[anisotropy]\nenabled = false\n[[datasets]]\nname = "a"\nsource = "file"\npath = "x.csv"\n'
+                    '[[models]]\nrun_id = "m"\nkind = "transformer"\npath = "x"\n')
+    assert make_config(**load_toml(toml)).anisotropy.enabled is False
+
+
+@pytest.mark.parametrize("item, message", [
+    ("anisotropy=1", "expected <section>.<key>=<value>"),
+    ("nosuch.enabled=true", "section one of anisotropy"),
+    ("anisotropy.nosuch=1", "anisotropy has no key 'nosuch'"),
+])
+def test_set_errors_name_the_setting(item, message):
+    from pipeline.config import apply_settings
+
+    with pytest.raises(PipelineError, match=message):
+        apply_settings({}, [item])
+
+
+def test_section_values_are_checked():
+    with pytest.raises(PipelineError, match="anisotropy.enabled must be true or false"):
+        make_config(datasets=[DatasetSpec("a", "file", "x.csv")], models=[ModelSpec("m", "transformer", "x")],
+                    anisotropy={"enabled": "yes"})

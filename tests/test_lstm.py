@@ -197,3 +197,17 @@ def test_truncation(files):
     head = r.encode([long_text[:30]])
     np.testing.assert_allclose(enc.vectors[:, :, :1], head.vectors, **TOL)
     assert r.step_states(long_text)["lstm1.cell"].shape == (30, 128)
+
+
+def test_token_states_are_the_step_states_of_every_stream(runner):
+    texts = [t for t in TEXTS if t] + [""]
+    states = runner.token_states(texts)
+    for text, st in zip(texts, states):
+        assert st.units == list(text[: runner.max_length])
+        assert st.offsets.tolist() == [[i, i + 1] for i in range(len(st.units))]
+        assert st.states.shape == (4, len(st.units), 128)
+        if text:
+            steps = runner.step_states(text)
+            for k, name in enumerate(runner.layer_names):
+                # batched with padding vs alone: float32 summation order differs slightly
+                np.testing.assert_allclose(st.states[k], steps[name], rtol=1e-4, atol=1e-4)

@@ -178,3 +178,22 @@ def test_resolve_model_path_checks_folders(tiny_model_dir, tmp_path):
         resolve_model_path(str(sharded))
     (sharded / "model-00001-of-00002.safetensors").write_bytes(b"")
     assert resolve_model_path(str(sharded)) == str(sharded)
+
+
+def test_token_states_match_hf_per_piece_without_specials(runner, reference):
+    texts = [TEXTS[0], LONG, TEXTS[1]]
+    states = runner.token_states(texts)
+    tok, _ = reference
+    for text, st in zip(texts, states):
+        hs, _ = hidden_alone(reference, text)
+        enc = tok(text, truncation=True, max_length=32, return_offsets_mapping=True)
+        ids = enc["input_ids"][1:-1]  # [CLS] ... [SEP]
+        assert st.units == tok.convert_ids_to_tokens(ids)
+        assert st.offsets.tolist() == [list(o) for o in enc["offset_mapping"][1:-1]]
+        assert st.states.shape == (runner.n_layers, len(ids), runner.hidden_size)
+        for layer in range(runner.n_layers):
+            np.testing.assert_allclose(st.states[layer], hs[layer][1:-1], rtol=1e-4, atol=1e-5)
+        # every offset points at the text the piece came from
+        for unit, (a, b) in zip(st.units, st.offsets):
+            assert text[a:b].lower() == unit.removeprefix("##")
+    assert len(states[1].units) == 30  # 32 minus [CLS] and [SEP]: cut like encode

@@ -17,6 +17,12 @@ UNIQUE = {
     "separability": ["run_id", "layer", "pooling"],
     "separability_confusion": ["run_id", "layer", "pooling", "true_dataset", "predicted_dataset"],
     "umap_coords": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
+    # --- anisotropy (issue 4) ---
+    # --- end anisotropy ---
+    # --- token_states (issue 7) ---
+    # --- end token_states ---
+    # --- sentiment (issue 5) ---
+    # --- end sentiment ---
 }
 # (child table or subquery, child columns, parent table, parent columns)
 FOREIGN = [
@@ -33,6 +39,12 @@ FOREIGN = [
     ("separability", ["run_id", "layer"], "layers", ["run_id", "layer"]),
     ("umap_coords", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
     ("umap_coords", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    # --- anisotropy (issue 4) ---
+    # --- end anisotropy ---
+    # --- token_states (issue 7) ---
+    # --- end token_states ---
+    # --- sentiment (issue 5) ---
+    # --- end sentiment ---
 ]
 
 

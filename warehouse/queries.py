@@ -133,3 +133,15 @@ def separability_confusion(con, run_id: str, layer: int, pooling: str) -> pd.Dat
 
 def umap_points(con, run_id: str, pooling: str) -> pd.DataFrame:
     return run(con, "umap_points", run_id=run_id, pooling=pooling)
+
+
+# --- anisotropy (issue 4) ---
+# --- end anisotropy ---
+
+
+# --- span match / token_states (issue 7) ---
+# --- end span match ---
+
+
+# --- sentiment (issue 5) ---
+# --- end sentiment ---

@@ -29,3 +29,23 @@ class Encoded:
         assert self.vectors.ndim == 4, self.vectors.shape
         assert self.n_tokens.shape == (n,) and self.truncated.shape == (n,)
         assert self.token_counts is None or len(self.token_counts) == n
+
+
+@dataclass
+class TokenStates:
+    """Unit-level states of one text, for the stages that need more than a sentence vector.
+
+    units:   the runner's units in order (WordPieces without special tokens, or characters), length T.
+    offsets: int32 [T, 2], each unit's character span [start, end) in the text.
+    states:  float32 [n_layers, T, H], every layer (the runner's ``layer_names``) at every unit.
+    Texts longer than the runner's ``max_length`` are cut: ``units`` then covers only the part seen.
+    """
+
+    units: list[str]
+    offsets: np.ndarray
+    states: np.ndarray
+
+    def __post_init__(self):
+        t = len(self.units)
+        assert self.offsets.shape == (t, 2), (self.offsets.shape, t)
+        assert self.states.ndim == 3 and self.states.shape[1] == t, self.states.shape

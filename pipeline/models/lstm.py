@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.models.base import Encoded
+from pipeline.models.base import Encoded, TokenStates
 
 WINDOW = 40  # textgenrnn's config['max_length']: context length the model was trained on
 META_TOKEN = "<s>"
@@ -208,6 +208,27 @@ class LSTMRunner:
         text = text[: self.max_length]
         states, _ = self._states([text])
         return {name: states[k, 0, : len(text)].numpy().copy() for k, name in enumerate(self.layer_names)}
+
+    def token_states(self, texts: list[str], progress: bool = False) -> list[TokenStates]:
+        """Every stream's state at every character of each text (cut at ``max_length``): one ``TokenStates``
+        per text, ``states`` float32 [4, T, 128]. Batched by length; padding never updates a row's state."""
+        out: list[TokenStates | None] = [None] * len(texts)
+        cut = [t[: self.max_length] for t in texts]
+        order = sorted(range(len(cut)), key=lambda i: len(cut[i]))
+        batches = [order[s : s + self.batch_size] for s in range(0, len(cut), self.batch_size)]
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"{self.run_id} steps", unit="batch")
+        for ids in batches:
+            states, _ = self._states([cut[i] for i in ids])  # [4, B, T, H]
+            states = states.numpy()
+            for row, i in enumerate(ids):
+                t = len(cut[i])
+                out[i] = TokenStates(units=list(cut[i]),
+                                     offsets=np.stack([np.arange(t), np.arange(1, t + 1)], 1).astype(np.int32),
+                                     states=np.ascontiguousarray(states[:, row, :t]))
+        return out
 
     def encode(self, texts: list[str], progress: bool = False) -> Encoded:
         """Encode N texts; ``vectors`` is float32 [4 streams, 2 poolings, N, 128].

@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.config import PACKAGED_MINILM, ModelSpec
 from pipeline.errors import PipelineError
-from pipeline.models.base import Encoded
+from pipeline.models.base import Encoded, TokenStates
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
@@ -131,3 +131,38 @@ class TransformerRunner:
                     out[layer, 0, idx] = h[:, 0].float().cpu().numpy()
                     out[layer, 1, idx] = ((h * mask).sum(1) / denom).float().cpu().numpy()
         return Encoded(out, n_tokens, truncated, counters)
+
+    def token_states(self, texts: list[str], progress: bool = False) -> list[TokenStates]:
+        """Every layer's state at every WordPiece of each text: one ``TokenStates`` per text.
+
+        Special tokens ([CLS], [SEP]) are run but not returned, so ``units`` are the text's own pieces with
+        their character offsets (a fast tokenizer is required). Truncated at ``max_length`` like ``encode``;
+        batched by length with padding masked, so a text's states do not depend on its batch mates.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        tok = self.tokenizer
+        if not getattr(tok, "is_fast", False):
+            raise PipelineError(f"model {self.spec.path!r}: token-level stages need a fast tokenizer "
+                                f"(character offsets); {type(tok).__name__} has none")
+        enc = tok(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
+                  return_special_tokens_mask=True)
+        out: list[TokenStates | None] = [None] * len(texts)
+        order = np.argsort([-len(x) for x in enc["input_ids"]], kind="stable")
+        bar = tqdm(range(0, len(texts), self.batch_size), desc=f"{self.run_id} tokens", unit="batch",
+                   disable=not progress)
+        with torch.inference_mode():
+            for start in bar:
+                idx = order[start:start + self.batch_size]
+                batch = tok.pad({"input_ids": [enc["input_ids"][i] for i in idx]}, return_tensors="pt")
+                hidden = torch.stack(self.model(**batch, output_hidden_states=True).hidden_states)  # [L, B, T, H]
+                hidden = hidden.float().cpu().numpy()
+                for row, i in enumerate(idx):
+                    keep = np.flatnonzero(np.array(enc["special_tokens_mask"][i]) == 0)
+                    ids = [enc["input_ids"][i][j] for j in keep]
+                    out[i] = TokenStates(units=tok.convert_ids_to_tokens(ids),
+                                         offsets=np.array([enc["offset_mapping"][i][j] for j in keep],
+                                                          dtype=np.int32).reshape(-1, 2),
+                                         states=np.ascontiguousarray(hidden[:, row, keep]))
+        return out

@@ -11,6 +11,8 @@ import pandas as pd
 
 from warehouse import queries
 
+NAME = "separability"
+TABLES = ("separability", "separability_confusion", "umap_coords")
 SOURCES = ("pipeline/stages/separability.py",)
 
 
@@ -62,6 +64,20 @@ def umap_2d(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float
     reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
                         n_jobs=1)  # a seed forces one thread anyway; saying so silences umap's warning
     return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+
+def settings(cfg, spec, datasets) -> dict | None:
+    if not cfg.separability_per_dataset or len(datasets) < 2:
+        return None
+    return {"per_dataset": cfg.separability_per_dataset, "umap_per_dataset": cfg.umap_per_dataset}
+
+
+def run(ctx) -> int:
+    """The per-run stage: every layer x pooling of the run (see pipeline.stages)."""
+    info = ctx.run_info()
+    ctx.log(f"separability {ctx.run_id}: linear SVM per layer, UMAP of the last layer")
+    return run_stage(ctx.con, ctx.run_id, int(info["n_layers"]), list(info["poolings"]), list(ctx.datasets),
+                     ctx.cfg.separability_per_dataset, ctx.cfg.umap_per_dataset, ctx.cfg.seed, ctx.progress)
 
 
 def run_stage(con, run_id: str, n_layers: int, poolings, datasets, per_dataset: int, umap_per_dataset: int,

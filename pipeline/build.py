@@ -145,7 +145,7 @@ def build(cfg: BuildConfig, log=print) -> BuildReport:
 
 
 def _write(cfg, tmp, target, loaded, hashes, stage_hashes, run_stages, manifest, prev, report, log):
-    con = duckdb.connect(str(tmp))
+    con = warehouse.connect_for_writing(tmp)
     try:
         warehouse.create_schema(con)
         if prev:

@@ -1,4 +1,4 @@
-"""``python -m pipeline {build,fetch,info,presets}``: argument parsing into one frozen BuildConfig."""
+"""``python -m pipeline {build,fetch,info,export,presets}``: argument parsing into one frozen BuildConfig."""
 from __future__ import annotations
 
 import argparse
@@ -94,6 +94,16 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from pipeline.export import export
+
+    path = args.warehouse or os.environ.get("ILLUSION_WAREHOUSE") or DEFAULT_WAREHOUSE
+    log = (lambda *_: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    out = export(path, args.out, log=log)
+    print(f"{path}: exported to {out} (manifest {out / 'manifest.json'})")
+    return 0
+
+
 def cmd_presets(args) -> int:
     from pipeline.corpora.demo import DEMO_CORPORA
     from pipeline.corpora.research import PRESETS, research_root
@@ -142,6 +152,11 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print what a warehouse holds")
     i.add_argument("--warehouse")
     i.set_defaults(func=cmd_info)
+    e = sub.add_parser("export", help="write every table of a warehouse to Parquet, with a manifest")
+    e.add_argument("--warehouse")
+    e.add_argument("--out", help="output folder (default: <warehouse name>-parquet next to the file)")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_export)
     p = sub.add_parser("presets", help="list demo corpora and research presets")
     p.set_defaults(func=cmd_presets)
     return ap

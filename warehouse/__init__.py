@@ -13,6 +13,9 @@ SCHEMA_VERSION = 3
 SCHEMA_DIR = Path(__file__).parent / "schema"
 QUERY_DIR = Path(__file__).parent / "queries"
 DEFAULT_PATH = "warehouse/illusion.duckdb"
+# Files are written in the storage format of DuckDB 1.5, so the stock `duckdb` CLI (PyPI duckdb-cli 1.5.x,
+# the newest CLI release) and any DuckDB >= 1.5 client can open them; 2.0's own format would lock them out.
+STORAGE_COMPATIBILITY = "v1.5.0"
 
 
 class WarehouseError(Exception):
@@ -27,6 +30,11 @@ def default_path() -> Path:
 
 def schema_sql() -> str:
     return "\n".join(p.read_text() for p in sorted(SCHEMA_DIR.glob("*.sql")))
+
+
+def connect_for_writing(path) -> duckdb.DuckDBPyConnection:
+    """A new read-write file in the portable storage format (see STORAGE_COMPATIBILITY)."""
+    return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

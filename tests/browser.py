@@ -34,13 +34,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(warehouse_path, timeout: float = 60):
+def streamlit_server(warehouse_path, timeout: float = 60, python: str = sys.executable, extra_env=None,
+                     cwd=ROOT):
+    """``streamlit run app.py`` on a free port with ILLUSION_WAREHOUSE set; yields the base URL.
+    ``python`` picks the interpreter (e.g. a dashboard-only venv), ``extra_env`` adds variables."""
     port = _free_port()
-    env = dict(os.environ, ILLUSION_WAREHOUSE=str(warehouse_path))
+    env = dict(os.environ, ILLUSION_WAREHOUSE=str(warehouse_path), **(extra_env or {}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+        [python, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

@@ -32,6 +32,17 @@ def schema_sql() -> str:
     return "\n".join(p.read_text() for p in sorted(SCHEMA_DIR.glob("*.sql")))
 
 
+def cursor(con) -> duckdb.DuckDBPyConnection:
+    """A cursor (its own connection to the same database, safe to use from another thread) that reads the
+    attached warehouse by default, like ``con`` itself; on a build's writable file it is a plain cursor."""
+    cur = con.cursor()
+    try:
+        cur.execute(f"use {ALIAS}")
+    except duckdb.CatalogException:
+        pass  # not a read-only warehouse connection: nothing attached under that name
+    return cur
+
+
 def connect_for_writing(path) -> duckdb.DuckDBPyConnection:
     """A new read-write file in the portable storage format (see STORAGE_COMPATIBILITY)."""
     return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
@@ -58,15 +69,29 @@ def check_version(con: duckdb.DuckDBPyConnection, path) -> None:
                              f"rebuild it with `python -m pipeline build`")
 
 
-def connect_read_only(path) -> duckdb.DuckDBPyConnection:
-    """Open a warehouse read-only and check its schema version."""
+# The catalog name a read-only warehouse is attached under (see connect_read_only).
+ALIAS = "illusion"
+
+
+def connect_read_only(path, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse read-only and check its schema version.
+
+    The file is ATTACHed (read-only, as catalog ``illusion``, made the default with USE) to a fresh in-memory
+    database instead of being opened with ``duckdb.connect(path)``: DuckDB caches one database instance per
+    path in a process, so after a build swapped in a new file, ``connect(path)`` would hand back the old
+    file's instance for as long as any connection to it lives (duckdb/duckdb#15912). An in-memory database
+    is never shared, so each call sees the file that is at ``path`` now. Take cursors with ``cursor(con)``.
+    """
     path = Path(path)
     if not path.exists():
         raise WarehouseError(f"{path}: no warehouse here; build one with `make demo` "
                              f"or `python -m pipeline build --preset demo`")
+    con = duckdb.connect(":memory:", config=config or {})
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con.execute(f"attach ? as {ALIAS} (read_only)", [str(path)])
+        con.execute(f"use {ALIAS}")
     except duckdb.Error as e:
+        con.close()
         raise WarehouseError(f"{path}: cannot be opened as a DuckDB file ({e})") from None
     try:
         check_version(con, path)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+import warehouse
 from warehouse import QUERY_DIR
 
 
@@ -20,7 +21,7 @@ def sql(name: str) -> str:
 
 def run(con, name: str, **params) -> pd.DataFrame:
     """Run a named query with bound parameters on its own cursor (safe to share a connection across threads)."""
-    cur = con.cursor()
+    cur = warehouse.cursor(con)
     try:
         return cur.execute(sql(name), params).df()
     finally:
@@ -96,7 +97,7 @@ def layer_matrix(con, run_id: str, layer: int, pooling: str, datasets: Sequence[
     import numpy as np
     import pyarrow.compute as pc
 
-    cur = con.cursor()
+    cur = warehouse.cursor(con)
     try:
         table = cur.sql(sql("layer_vectors"), params={"run_id": run_id, "layer": layer, "pooling": pooling,
                                                       "datasets": list(datasets)}).to_arrow_table()

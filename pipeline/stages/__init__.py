@@ -17,6 +17,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import warehouse
+
 # The per-run stages, in the order they run. Each name is a module of this package.
 RUN_STAGES = (
     "separability",
@@ -61,7 +63,7 @@ class RunContext:
 
     def run_info(self) -> dict:
         """The run's row of the ``runs`` table as a dict (n_layers, hidden_size, poolings, ...)."""
-        cur = self.con.cursor()
+        cur = warehouse.cursor(self.con)
         try:
             df = cur.execute("select * from runs where run_id = ?", [self.run_id]).df()
         finally:

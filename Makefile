@@ -44,11 +44,9 @@ test: install chromium fetch
 	ILLUSION_ARTIFACTS=$(abspath $(ARTIFACTS)) $(BIN)/python -m pytest
 	@echo "browser screenshots: $(abspath $(ARTIFACTS))"
 
+# Every benchmark, then benchmarks/README.md rewritten with the figures and the machine they came from.
 bench: install fetch demo chromium
-	$(BIN)/python -m benchmarks.bench_extract
-	$(BIN)/python -m benchmarks.bench_query
-	$(BIN)/python -m benchmarks.bench_stages
-	$(BIN)/python -m benchmarks.bench_page --warehouse $(WAREHOUSE)
+	$(BIN)/python -m benchmarks.run_all --warehouse $(WAREHOUSE)
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache

@@ -10,4 +10,5 @@ st.navigation([
     st.Page("views/tokens.py", title="Monotonicity & locality", icon="📈", url_path="tokens"),
     st.Page("views/outliers.py", title="Outliers", icon="🧿", url_path="outliers"),
     st.Page("views/annotate.py", title="Blind annotation", icon="✍️", url_path="annotate"),
+    st.Page("views/sql.py", title="SQL console", icon="🧮", url_path="sql"),
 ]).run()

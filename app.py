@@ -11,4 +11,5 @@ st.navigation([
     st.Page("views/outliers.py", title="Outliers", icon="🧿", url_path="outliers"),
     st.Page("views/annotate.py", title="Blind annotation", icon="✍️", url_path="annotate"),
     st.Page("views/sql.py", title="SQL console", icon="🧮", url_path="sql"),
+    st.Page("views/spans.py", title="Span match", icon="🔦", url_path="spans"),
 ]).run()

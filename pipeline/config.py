@@ -107,12 +107,52 @@ class AnisotropyConfig:
 
 
 # --- token_states section (issue 7) ---
+TOKEN_STATE_DTYPES = ("int8", "float16", "float32")
+LSTM_STREAMS = ("lstm1.hidden", "lstm1.cell", "lstm2.hidden", "lstm2.cell")
+
+
 @dataclass(frozen=True)
 class TokenStatesConfig:
+    """Every step's state for the span-match page (LSTMVis), on a per-dataset sample of sentences.
+
+    per_dataset:        sentences per dataset (0: all of them);
+    sample:             true: a seeded random sample (the build seed and the dataset name); false: the first ones;
+    lstm_layers:        LSTM streams to store (layers.name), default all four (hidden and cell of both layers);
+    transformer_layers: transformer layer indices (0 = embedding output; negative counts from the end: -1 is
+                        the last block);
+    bounded_dtype:      storage of states known to lie in [-1, 1] (LSTM hidden = o * tanh(c)): int8 (code / 127),
+                        float16 or float32;
+    unbounded_dtype:    storage of every other state (LSTM cell, transformer residual): float16 or float32.
+    """
+
     enabled: bool = True
+    per_dataset: int = 500
+    sample: bool = True
+    lstm_layers: tuple = LSTM_STREAMS
+    transformer_layers: tuple = (-1,)
+    bounded_dtype: str = "int8"
+    unbounded_dtype: str = "float16"
 
     def __post_init__(self):
         _check_bool(self, "token_states")
+        _check_ints(self, "token_states", 0, names=["per_dataset"])
+        if not isinstance(self.sample, bool):
+            raise PipelineError(f"config: token_states.sample must be true or false, got {self.sample!r}")
+        for name, ok in (("lstm_layers", lambda v: isinstance(v, str) and v in LSTM_STREAMS),
+                         ("transformer_layers", lambda v: isinstance(v, int) and not isinstance(v, bool))):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not value or not all(ok(v) for v in value) \
+                    or len(set(value)) != len(value):
+                want = (f"a non-empty list of distinct names from {', '.join(LSTM_STREAMS)}"
+                        if name == "lstm_layers" else "a non-empty list of distinct layer indices (-1 = last)")
+                raise PipelineError(f"config: token_states.{name} must be {want}, got {value!r}")
+            object.__setattr__(self, name, tuple(value))  # TOML and --set give lists; keep the config hashable
+        if self.bounded_dtype not in TOKEN_STATE_DTYPES:
+            raise PipelineError(f"config: token_states.bounded_dtype must be one of {', '.join(TOKEN_STATE_DTYPES)}, "
+                                f"got {self.bounded_dtype!r}")
+        if self.unbounded_dtype not in TOKEN_STATE_DTYPES[1:]:
+            raise PipelineError(f"config: token_states.unbounded_dtype must be float16 or float32 (int8 needs a "
+                                f"known range), got {self.unbounded_dtype!r}")
 # --- end token_states section ---
 
 

@@ -20,6 +20,8 @@ UNIQUE = {
     # --- anisotropy (issue 4) ---
     # --- end anisotropy ---
     # --- token_states (issue 7) ---
+    "token_units": ["run_id", "dataset", "sentence_id"],
+    "token_states": ["run_id", "layer", "dataset", "sentence_id"],
     # --- end token_states ---
     # --- sentiment (issue 5) ---
     # --- end sentiment ---
@@ -42,6 +44,21 @@ FOREIGN = [
     # --- anisotropy (issue 4) ---
     # --- end anisotropy ---
     # --- token_states (issue 7) ---
+    ("token_units", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("token_units", ["run_id"], "runs", ["run_id"]),
+    ("token_states", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    # same units (and as many) as token_units says
+    ("token_states", ["run_id", "dataset", "sentence_id", "n_units"], "token_units",
+     ["run_id", "dataset", "sentence_id", "n_units"]),
+    # offsets lists as long as the units list
+    ("token_units", ["run_id", "dataset", "sentence_id"],
+     "(select * from token_units where len(units) = n_units and len(starts) = n_units and len(ends) = n_units)",
+     ["run_id", "dataset", "sentence_id"]),
+    # every packed array holds exactly n_units x hidden_size values of its dtype
+    ("token_states", ["run_id", "layer", "dataset", "sentence_id"],
+     "(select s.* from token_states s join runs r using (run_id) where octet_length(s.states) = s.n_units * "
+     "r.hidden_size * case s.dtype when 'int8' then 1 when 'float16' then 2 when 'float32' then 4 end)",
+     ["run_id", "layer", "dataset", "sentence_id"]),
     # --- end token_states ---
     # --- sentiment (issue 5) ---
     # --- end sentiment ---

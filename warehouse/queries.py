@@ -141,6 +141,30 @@ def umap_points(con, run_id: str, pooling: str) -> pd.DataFrame:
 
 
 # --- span match / token_states (issue 7) ---
+def span_layers(con) -> pd.DataFrame:
+    """Every (run, layer) with stored token states: n_sentences, n_steps, dtypes, bytes_per_step, max_error."""
+    return run(con, "spans_layers")
+
+
+def span_units(con, run_id: str) -> pd.DataFrame:
+    """The run's stored sentences in block order: dataset, sentence_id, n_units, units, starts, ends, text,
+    truncated."""
+    return run(con, "spans_units", run_id=run_id)
+
+
+def span_search(con, run_id: str, pattern: str, limit: int = 200) -> pd.DataFrame:
+    return run(con, "spans_search", run_id=run_id, pattern=pattern, limit=limit)
+
+
+def span_state_rows(con, run_id: str, layer: int) -> dict:
+    """The packed states of one (run, layer) in block order, as columns: dataset, sentence_id, n_units, dtype,
+    scale (Python lists) and states (a list of bytes). Read via Arrow, not a per-row DataFrame."""
+    cur = warehouse.cursor(con)
+    try:
+        table = cur.sql(sql("spans_states"), params={"run_id": run_id, "layer": layer}).to_arrow_table()
+    finally:
+        cur.close()
+    return {name: table.column(name).to_pylist() for name in table.column_names}
 # --- end span match ---
 
 

@@ -23,7 +23,7 @@ import warehouse
 RUN_STAGES = (
     "separability",
     # "anisotropy",     (issue 4: uncomment when pipeline/stages/anisotropy.py exists)
-    # "token_states",   (issue 7)
+    "token_states",     # issue 7
     # "sentiment",      (issue 5)
 )
 

@@ -99,10 +99,23 @@ def _check_bool(obj, where: str) -> None:
 # --- anisotropy section (issue 4) ---
 @dataclass(frozen=True)
 class AnisotropyConfig:
+    """Ethayarajh-style metrics on sampled words (pipeline/stages/anisotropy.py)."""
+
     enabled: bool = True
+    words: int = 400  # word types sampled per dataset (and for the pool); 0: every eligible type
+    contexts: int = 20  # contexts (sentences) kept per word, seeded
+    min_contexts: int = 5  # a word type needs this many distinct sentences to be sampled
+    baseline_words: int = 1000  # random word vectors (one per sentence) for the anisotropy baseline
+    mev_sets: int = 100  # random word sets per size for the MEV baseline
 
     def __post_init__(self):
         _check_bool(self, "anisotropy")
+        _check_ints(self, "anisotropy", 0, ["words"])
+        _check_ints(self, "anisotropy", 2, ["contexts", "min_contexts", "baseline_words"])
+        _check_ints(self, "anisotropy", 1, ["mev_sets"])
+        if self.min_contexts > self.contexts:
+            raise PipelineError(f"config: anisotropy.min_contexts ({self.min_contexts}) must not exceed "
+                                f"anisotropy.contexts ({self.contexts})")
 # --- end anisotropy section ---
 
 

@@ -18,6 +18,10 @@ UNIQUE = {
     "separability_confusion": ["run_id", "layer", "pooling", "true_dataset", "predicted_dataset"],
     "umap_coords": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
     # --- anisotropy (issue 4) ---
+    "anisotropy_layers": ["run_id", "layer", "dataset"],
+    "anisotropy_words": ["run_id", "layer", "dataset", "word"],
+    "anisotropy_contexts": ["run_id", "sample", "word", "dataset", "sentence_id"],
+    "anisotropy_sentences": ["run_id", "layer", "dataset", "sentence_id"],
     # --- end anisotropy ---
     # --- token_states (issue 7) ---
     "token_units": ["run_id", "dataset", "sentence_id"],
@@ -42,6 +46,15 @@ FOREIGN = [
     ("umap_coords", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
     ("umap_coords", ["run_id", "layer"], "layers", ["run_id", "layer"]),
     # --- anisotropy (issue 4) ---
+    ("anisotropy_layers", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("(select * from anisotropy_layers where dataset <> '(pooled)')", ["dataset"], "datasets", ["dataset"]),
+    ("anisotropy_words", ["run_id", "layer", "dataset"], "anisotropy_layers", ["run_id", "layer", "dataset"]),
+    ("anisotropy_contexts", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("anisotropy_contexts", ["run_id"], "runs", ["run_id"]),
+    ("(select * from anisotropy_contexts where used)", ["run_id", "sample", "word"],
+     "(select distinct run_id, dataset, word from anisotropy_words)", ["run_id", "dataset", "word"]),
+    ("anisotropy_sentences", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("anisotropy_sentences", ["run_id", "layer"], "layers", ["run_id", "layer"]),
     # --- end anisotropy ---
     # --- token_states (issue 7) ---
     ("token_units", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),

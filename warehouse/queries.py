@@ -137,6 +137,42 @@ def umap_points(con, run_id: str, pooling: str) -> pd.DataFrame:
 
 
 # --- anisotropy (issue 4) ---
+def anisotropy_layers(con, run_id: str) -> pd.DataFrame:
+    return run(con, "anisotropy_layers", run_id=run_id)
+
+
+def anisotropy_compare(con) -> pd.DataFrame:
+    return run(con, "anisotropy_compare")
+
+
+def anisotropy_word(con, run_id: str, word: str) -> pd.DataFrame:
+    return run(con, "anisotropy_word", run_id=run_id, word=word)
+
+
+def anisotropy_word_contexts(con, run_id: str, word: str, sample: str) -> pd.DataFrame:
+    return run(con, "anisotropy_word_contexts", run_id=run_id, word=word, sample=sample)
+
+
+def anisotropy_word_list(con, run_id: str) -> pd.DataFrame:
+    return run(con, "anisotropy_word_list", run_id=run_id)
+
+
+def anisotropy_static_words(con, run_id: str, layer: int, dataset: str, k: int = 20, by: str = "mev") -> pd.DataFrame:
+    """Highest MEV first; ``by="mev_adj"`` ranks by MEV minus its chance level for the word's context count."""
+    return run(con, "anisotropy_static_words", run_id=run_id, layer=layer, dataset=dataset, k=k, by=by)
+
+
+def anisotropy_contextual_words(con, run_id: str, layer: int, dataset: str, k: int = 20) -> pd.DataFrame:
+    return run(con, "anisotropy_contextual_words", run_id=run_id, layer=layer, dataset=dataset, k=k)
+
+
+def anisotropy_static_across(con, run_id: str, dataset: str, k: int = 20) -> pd.DataFrame:
+    """Words ranked by their lowest MEV over every layer (static at every depth), with mean and max."""
+    return run(con, "anisotropy_static_across", run_id=run_id, dataset=dataset, k=k)
+
+
+def anisotropy_contexts_of_words(con, run_id: str, sample: str, words: Sequence[str]) -> pd.DataFrame:
+    return run(con, "anisotropy_contexts_of_words", run_id=run_id, sample=sample, words=[str(w) for w in words])
 # --- end anisotropy ---
 
 

@@ -22,7 +22,7 @@ import warehouse
 # The per-run stages, in the order they run. Each name is a module of this package.
 RUN_STAGES = (
     "separability",
-    # "anisotropy",     (issue 4: uncomment when pipeline/stages/anisotropy.py exists)
+    "anisotropy",
     "token_states",     # issue 7
     # "sentiment",      (issue 5)
 )

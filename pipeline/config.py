@@ -170,12 +170,79 @@ class TokenStatesConfig:
 
 
 # --- sentiment section (issue 5) ---
+SENTIMENT_FEATURES = ("final", "cls", "mean", "concat")
+SENTIMENT_PENALTIES = ("l1", "l2")
+
+
 @dataclass(frozen=True)
 class SentimentConfig:
+    """The sentiment-neuron study (pipeline/stages/sentiment.py) on every sentiment-labelled dataset.
+
+    datasets:           dataset names to study; empty: every binary-labelled dataset and the demo's
+                        sentiment-scored corpora (movies, amazon, nyt, tweets);
+    score_margin:       score labels: positive when score >= score_center + score_margin, negative when
+                        score <= score_center - score_margin, otherwise dropped as near-neutral;
+    min_rows:           skip a dataset with fewer labelled rows than this (or fewer than 5 of a class);
+    penalties:          l1 (the original study) and/or l2;
+    c_grid:             the values of sklearn's C searched on dev (Radford et al.'s code used 2^-8..2^0 for L1;
+                        every other power of 2 here, one lower for L2 on standardised features);
+    suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, cls/mean/concat
+                        for transformers; a run uses those it has); the others get the all-units classifier;
+    lstm_streams:       LSTM layers (layers.name) concatenated into the features (default: both cell states);
+    transformer_layers: transformer layers concatenated (0 = embedding output, -1 = the last block);
+    n_subsets, subset_size: random unit subsets (the size is capped at half the units);
+    adversarial:        re-encode the test texts with " Wonderful" / " Terrible" appended (Table 3);
+    long_chars, long_repeats: texts longer than long_chars characters also get the word long_repeats times.
+    """
+
     enabled: bool = True
+    datasets: tuple = ()
+    score_margin: float = 0.5
+    score_center: float = 0.0
+    min_rows: int = 50
+    penalties: tuple = SENTIMENT_PENALTIES
+    c_grid: tuple = (2.0 ** -10, 2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2, 1.0)
+    suite_features: tuple = ("final", "cls")
+    lstm_streams: tuple = ("lstm1.cell", "lstm2.cell")
+    transformer_layers: tuple = (-1,)
+    n_subsets: int = 1000
+    subset_size: int = 100
+    adversarial: bool = True
+    long_chars: int = 300
+    long_repeats: int = 10
 
     def __post_init__(self):
         _check_bool(self, "sentiment")
+        if not isinstance(self.adversarial, bool):
+            raise PipelineError(f"config: sentiment.adversarial must be true or false, got {self.adversarial!r}")
+        _check_ints(self, "sentiment", 2, ["min_rows"])
+        _check_ints(self, "sentiment", 1, ["n_subsets", "subset_size", "long_chars", "long_repeats"])
+        for name in ("score_margin", "score_center"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf") \
+                    or (name == "score_margin" and v < 0):
+                raise PipelineError(f"config: sentiment.{name} must be a finite number"
+                                    f"{' >= 0' if name == 'score_margin' else ''}, got {v!r}")
+            object.__setattr__(self, name, float(v))
+
+        def seq(name, ok, want, allow_empty=False):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (list, tuple)) or (not value and not allow_empty) \
+                    or not all(ok(v) for v in value) or len(set(value)) != len(value):
+                raise PipelineError(f"config: sentiment.{name} must be {want}, got {value!r}")
+            object.__setattr__(self, name, tuple(value))  # TOML and --set give lists; keep the config hashable
+
+        seq("datasets", lambda v: isinstance(v, str) and bool(v), "a list of dataset names ([] = automatic)", True)
+        seq("penalties", lambda v: v in SENTIMENT_PENALTIES, "a non-empty list of distinct values from l1, l2")
+        seq("c_grid", lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v < float("inf"),
+            "a non-empty list of distinct positive numbers")
+        object.__setattr__(self, "c_grid", tuple(float(v) for v in self.c_grid))
+        seq("suite_features", lambda v: v in SENTIMENT_FEATURES,
+            f"a list of distinct feature sets from {', '.join(SENTIMENT_FEATURES)}", True)
+        seq("lstm_streams", lambda v: isinstance(v, str) and bool(v), "a non-empty list of LSTM layer names "
+            "(lstm1.hidden, lstm1.cell, lstm2.hidden, lstm2.cell)")
+        seq("transformer_layers", lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "a non-empty list of distinct layer indices (-1 = last)")
 # --- end sentiment section ---
 
 

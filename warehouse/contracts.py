@@ -28,6 +28,13 @@ UNIQUE = {
     "token_states": ["run_id", "layer", "dataset", "sentence_id"],
     # --- end token_states ---
     # --- sentiment (issue 5) ---
+    "sentiment_datasets": ["run_id", "dataset"],
+    "sentiment_features": ["run_id", "feature"],
+    "sentiment_classifiers": ["run_id", "dataset", "feature", "penalty", "model"],
+    "sentiment_units": ["run_id", "dataset", "feature", "penalty", "unit"],
+    "sentiment_subsets": ["run_id", "dataset", "feature", "penalty", "subset"],
+    "sentiment_labels": ["run_id", "dataset", "sentence_id"],
+    "sentiment_predictions": ["run_id", "dataset", "feature", "penalty", "attack", "sentence_id"],
     # --- end sentiment ---
 }
 # (child table or subquery, child columns, parent table, parent columns)
@@ -74,6 +81,29 @@ FOREIGN = [
      ["run_id", "layer", "dataset", "sentence_id"]),
     # --- end token_states ---
     # --- sentiment (issue 5) ---
+    ("sentiment_datasets", ["run_id"], "runs", ["run_id"]),
+    ("sentiment_datasets", ["dataset"], "datasets", ["dataset"]),
+    ("sentiment_features", ["run_id"], "runs", ["run_id"]),
+    ("(select run_id, unnest(layers) as layer from sentiment_features)", ["run_id", "layer"], "layers",
+     ["run_id", "layer"]),
+    ("sentiment_classifiers", ["run_id", "feature"], "sentiment_features", ["run_id", "feature"]),
+    ("(select * from sentiment_classifiers where model <> 'all')",
+     ["run_id", "dataset", "feature", "penalty"], "(select * from sentiment_classifiers where model = 'all')",
+     ["run_id", "dataset", "feature", "penalty"]),
+    ("sentiment_classifiers", ["run_id", "dataset"], "(select * from sentiment_datasets where status = 'done')",
+     ["run_id", "dataset"]),
+    ("sentiment_units", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
+     ["run_id", "dataset", "feature", "penalty"]),
+    ("sentiment_units", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("sentiment_subsets", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
+     ["run_id", "dataset", "feature", "penalty"]),
+    ("sentiment_labels", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("sentiment_labels", ["run_id", "dataset"], "(select * from sentiment_datasets where status = 'done')",
+     ["run_id", "dataset"]),
+    ("sentiment_predictions", ["run_id", "dataset", "sentence_id"],
+     "(select * from sentiment_labels where split = 'test')", ["run_id", "dataset", "sentence_id"]),
+    ("sentiment_predictions", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
+     ["run_id", "dataset", "feature", "penalty"]),
     # --- end sentiment ---
 ]
 

@@ -205,4 +205,30 @@ def span_state_rows(con, run_id: str, layer: int) -> dict:
 
 
 # --- sentiment (issue 5) ---
+def sentiment_runs(con) -> pd.DataFrame:
+    return run(con, "sentiment_runs")
+
+
+def sentiment_datasets(con, run_id: str) -> pd.DataFrame:
+    return run(con, "sentiment_datasets", run_id=run_id)
+
+
+def sentiment_features(con, run_id: str) -> pd.DataFrame:
+    return run(con, "sentiment_features", run_id=run_id)
+
+
+def sentiment_classifiers(con, run_id: str, dataset: str) -> pd.DataFrame:
+    return run(con, "sentiment_classifiers", run_id=run_id, dataset=dataset)
+
+
+def sentiment_units(con, run_id: str, dataset: str, feature: str, penalty: str) -> pd.DataFrame:
+    return run(con, "sentiment_units", run_id=run_id, dataset=dataset, feature=feature, penalty=penalty)
+
+
+def sentiment_subsets(con, run_id: str, dataset: str, feature: str, penalty: str) -> pd.DataFrame:
+    return run(con, "sentiment_subsets", run_id=run_id, dataset=dataset, feature=feature, penalty=penalty)
+
+
+def sentiment_predictions(con, run_id: str, dataset: str, penalty: str) -> pd.DataFrame:
+    return run(con, "sentiment_predictions", run_id=run_id, dataset=dataset, penalty=penalty)
 # --- end sentiment ---

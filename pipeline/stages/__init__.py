@@ -24,7 +24,7 @@ RUN_STAGES = (
     "separability",
     "anisotropy",
     "token_states",     # issue 7
-    # "sentiment",      (issue 5)
+    "sentiment",        # issue 5
 )
 
 

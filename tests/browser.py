@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -77,3 +78,84 @@ def browser_page():
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:
             browser.close()
+
+
+# --- the walk through every page (tests/test_walk.py, benchmarks/bench_pages.py) ---
+WALK_TIMEOUT = 120_000  # ms
+
+
+def nav_pages() -> list[tuple[str, str]]:
+    """(title, url path) of every page, read from app.py's st.navigation list ('' for the default page)."""
+    out = []
+    for m in re.finditer(r'st\.Page\("views/(\w+)\.py", title="([^"]+)"[^)]*\)', (ROOT / "app.py").read_text()):
+        path = re.search(r'url_path="([^"]+)"', m.group(0))
+        out.append((m.group(2), path.group(1) if path else ""))
+    return out
+
+
+def settle(page, timeout: float = WALK_TIMEOUT) -> None:
+    """Wait until the app is idle and every chart on the page is drawn."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    for i in range(charts.count()):
+        charts.nth(i).locator("canvas, svg").first.wait_for(state="attached", timeout=timeout)
+
+
+def selectbox_value(box) -> str:
+    """The option a Streamlit selectbox shows (its combobox input's value)."""
+    return box.locator("input").first.input_value()
+
+
+def pick_other(page, box, timeout: float = WALK_TIMEOUT) -> str | None:
+    """Open a selectbox and choose its first option other than the current one; returns that option's text
+    once the box shows it (None, and the list closed, when there is no other option)."""
+    current = selectbox_value(box)
+    box.click()
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=timeout)
+    texts = [options.nth(j).inner_text().strip() for j in range(options.count())]
+    others = [t for t in texts if t != current]
+    if not others:
+        page.keyboard.press("Escape")
+        return None
+    page.get_by_role("option", name=others[0], exact=True).first.click()
+    deadline = time.time() + timeout / 1000
+    while selectbox_value(box) != others[0]:
+        if time.time() > deadline:
+            raise TimeoutError(f"the selectbox did not switch to {others[0]!r}")
+        page.wait_for_timeout(100)
+    return others[0]
+
+
+def change_main_selection(page, title: str, timeout: float = WALK_TIMEOUT) -> str:
+    """Change what the page is about; returns a short description of the change."""
+    layer_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Layer")
+    if layer_box.count():
+        choice = pick_other(page, layer_box.first, timeout)
+        if choice is not None:
+            layer = choice.split(":")[0].strip()
+            page.wait_for_url(re.compile(rf"layer={layer}\b"), timeout=timeout)
+            return f"layer -> {choice}"
+    if title == "SQL console":
+        editor = page.locator("textarea").first
+        editor.fill("select dataset, count(*) as n from sentences group by dataset order by dataset")
+        page.get_by_role("button", name=re.compile("Run")).first.click()
+        page.get_by_text(re.compile(r"\d+ rows? × 2 columns in")).first.wait_for(timeout=timeout)
+        return "ran a query"
+    # no layer (e.g. the sentiment page): the first sidebar selectbox that offers another choice
+    boxes = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    for i in range(boxes.count()):
+        label = boxes.nth(i).inner_text().strip()
+        choice = pick_other(page, boxes.nth(i), timeout)
+        if choice is not None:
+            return f"{label} -> {choice}"
+    # a segmented control (e.g. the blind-annotation page's Annotate / Results view): the first other option
+    choices = page.locator("button[data-variant='segmented_control'][aria-checked='false']:not(:disabled)")
+    if choices.count():
+        text = choices.first.inner_text().strip()
+        choices.first.click()
+        page.locator("button[data-variant='segmented_control'][aria-checked='true']").filter(
+            has_text=text).first.wait_for(timeout=timeout)
+        return f"view -> {text}"
+    raise AssertionError(f"page {title!r}: no main selection to change")

@@ -11,7 +11,8 @@ st.navigation([
     st.Page("views/outliers.py", title="Outliers", icon="🧿", url_path="outliers"),
     st.Page("views/annotate.py", title="Blind annotation", icon="✍️", url_path="annotate"),
     st.Page("views/sql.py", title="SQL console", icon="🧮", url_path="sql"),
+    st.Page("views/anisotropy.py", title="Anisotropy", icon="🌀", url_path="anisotropy"),
     st.Page("views/spans.py", title="Span match", icon="🔦", url_path="spans"),
     st.Page("views/sentiment.py", title="Sentiment neuron", icon="💬", url_path="sentiment"),
-    st.Page("views/anisotropy.py", title="Anisotropy", icon="🌀", url_path="anisotropy"),
+    st.Page("views/attention.py", title="Attention clusters", icon="🧩", url_path="attention"),
 ]).run()

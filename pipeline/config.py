@@ -247,12 +247,77 @@ class SentimentConfig:
 
 
 # --- attention section (issue 6) ---
+ATTENTION_ALGORITHMS = ("kmeans", "agglomerative", "gmm", "dbscan", "spectral")
+ATTENTION_REDUCERS = ("pca", "umap")
+
+
 @dataclass(frozen=True)
 class AttentionConfig:
+    """Attention clusters (pipeline/stages/attention.py; the STS-B attention study), transformer runs only.
+
+    datasets:       dataset names to analyse; empty: every dataset of the build;
+    per_dataset:    items per dataset, a seeded sample (0: all); a dataset with a 'test' split uses that split
+                    (STS-B: the 1,379 test pairs, as in the study);
+    layers:         transformer blocks to analyse (1 = the first block, -1 = the last); empty: every block;
+    reducer:        how the summary features go to 2-D: pca or umap;
+    ae_epochs, ae_hidden, ae_grid, ae_batch: the LSTM autoencoder (the study's method): each head's attention
+                    matrix resized to ae_grid x ae_grid and flattened, the heads as the 12 features of each
+                    step; MSE, Adam, lr 1e-3; 0 epochs skips it;
+    algorithms, k_min, k_max: the clusterings scored per layer (sklearn), consensus of the three metrics;
+    heads:          the regression heads (the study's Table 3) on a frozen encoder, for every pair dataset with
+                    scores and a train and test split;
+    heads_train:    train pairs for the heads (0: all); heads_epochs: BiLSTM head epochs;
+    heads_finetune_epochs: > 0 also fine-tunes the encoder with each head for this many epochs (mode 'finetune'
+                    in attention_heads; CPU-heavy: MiniLM, 1 thread, 512 train pairs + the 1,379 test pairs took
+                    54 s CPU per head and epoch, so all 5,749 train pairs take about 9 min per head and epoch and
+                    about 35 min for the four heads).
+    """
+
     enabled: bool = True
+    datasets: tuple = ()
+    per_dataset: int = 1500
+    layers: tuple = ()
+    reducer: str = "pca"
+    ae_epochs: int = 8
+    ae_hidden: int = 32
+    ae_grid: int = 8
+    ae_batch: int = 64
+    algorithms: tuple = ATTENTION_ALGORITHMS
+    k_min: int = 2
+    k_max: int = 8
+    heads: bool = True
+    heads_train: int = 0
+    heads_epochs: int = 4
+    heads_finetune_epochs: int = 0
 
     def __post_init__(self):
         _check_bool(self, "attention")
+        if not isinstance(self.heads, bool):
+            raise PipelineError(f"config: attention.heads must be true or false, got {self.heads!r}")
+        _check_ints(self, "attention", 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs"])
+        _check_ints(self, "attention", 1, ["ae_hidden", "ae_batch", "heads_epochs"])
+        _check_ints(self, "attention", 2, ["ae_grid", "k_min", "k_max"])
+        if self.k_min > self.k_max:
+            raise PipelineError(f"config: attention.k_min ({self.k_min}) must not exceed attention.k_max "
+                                f"({self.k_max})")
+        if self.per_dataset == 1:
+            raise PipelineError("config: attention.per_dataset must be 0 (all) or an integer >= 2, got 1")
+        if self.reducer not in ATTENTION_REDUCERS:
+            raise PipelineError(f"config: attention.reducer must be one of {', '.join(ATTENTION_REDUCERS)}, "
+                                f"got {self.reducer!r}")
+
+        def seq(name, ok, want, allow_empty):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (list, tuple)) or (not value and not allow_empty) \
+                    or not all(ok(v) for v in value) or len(set(value)) != len(value):
+                raise PipelineError(f"config: attention.{name} must be {want}, got {value!r}")
+            object.__setattr__(self, name, tuple(value))  # TOML and --set give lists; keep the config hashable
+
+        seq("datasets", lambda v: isinstance(v, str) and bool(v), "a list of dataset names ([] = all)", True)
+        seq("layers", lambda v: isinstance(v, int) and not isinstance(v, bool) and v != 0,
+            "a list of distinct block indices (1 = first, -1 = last; [] = all)", True)
+        seq("algorithms", lambda v: v in ATTENTION_ALGORITHMS,
+            f"a non-empty list of distinct names from {', '.join(ATTENTION_ALGORITHMS)}", False)
 # --- end attention section ---
 
 

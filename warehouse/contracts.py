@@ -36,6 +36,15 @@ UNIQUE = {
     "sentiment_labels": ["run_id", "dataset", "sentence_id"],
     "sentiment_predictions": ["run_id", "dataset", "feature", "penalty", "attack", "sentence_id"],
     # --- end sentiment ---
+    # --- attention (issue 6) ---
+    "attention_items": ["run_id", "dataset", "sentence_id"],
+    "attention_points": ["run_id", "dataset", "layer", "sentence_id"],
+    "attention_layers": ["run_id", "dataset", "layer", "feature_set"],
+    "attention_quality": ["run_id", "dataset", "layer", "feature_set", "algorithm", "params", "k"],
+    "attention_tests": ["run_id", "dataset", "layer", "feature_set", "covariate"],
+    "attention_pairs": ["run_id", "dataset", "layer", "feature_set", "covariate", "cluster_a", "cluster_b"],
+    "attention_heads": ["run_id", "dataset", "head", "mode"],
+    # --- end attention ---
 }
 # (child table or subquery, child columns, parent table, parent columns)
 FOREIGN = [
@@ -105,6 +114,24 @@ FOREIGN = [
     ("sentiment_predictions", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
      ["run_id", "dataset", "feature", "penalty"]),
     # --- end sentiment ---
+    # --- attention (issue 6) ---
+    ("attention_items", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
+    ("attention_items", ["run_id"], "(select * from runs where model_kind = 'transformer')", ["run_id"]),
+    ("attention_points", ["run_id", "dataset", "sentence_id"], "attention_items", ["run_id", "dataset", "sentence_id"]),
+    ("attention_points", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("attention_points", ["run_id", "dataset", "layer"], "attention_layers", ["run_id", "dataset", "layer"]),
+    ("attention_layers", ["run_id", "dataset", "layer"], "attention_points", ["run_id", "dataset", "layer"]),
+    ("attention_quality", ["run_id", "dataset", "layer", "feature_set"], "attention_layers",
+     ["run_id", "dataset", "layer", "feature_set"]),
+    ("(select * from attention_layers where algorithm is not null)", ["run_id", "dataset", "layer", "feature_set"],
+     "(select * from attention_quality where chosen)", ["run_id", "dataset", "layer", "feature_set"]),
+    ("attention_tests", ["run_id", "dataset", "layer", "feature_set"], "attention_layers",
+     ["run_id", "dataset", "layer", "feature_set"]),
+    ("attention_pairs", ["run_id", "dataset", "layer", "feature_set", "covariate"], "attention_tests",
+     ["run_id", "dataset", "layer", "feature_set", "covariate"]),
+    ("attention_heads", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("attention_heads", ["dataset"], "datasets", ["dataset"]),
+    # --- end attention ---
 ]
 
 
@@ -128,6 +155,14 @@ def contract_queries() -> list[tuple[str, str]]:
                 "select count(*) from neuron_topk where len(sentence_ids) <> len(vals) or len(vals) = 0"))
     out.append(("activations.vec has hidden_size values",
                 "select count(*) from activations a join runs r using (run_id) where len(a.vec) <> r.hidden_size"))
+    # --- attention (issue 6) ---
+    out.append(("attention_quality has one chosen row per layer and feature set at most",
+                "select count(*) from (select run_id, dataset, layer, feature_set from attention_quality where chosen "
+                "group by all having count(*) > 1)"))
+    out.append(("attention_points.features has 7 values per head",
+                "select count(*) from attention_points a join runs r using (run_id) "
+                "where len(a.features) <> 7 * r.n_heads"))
+    # --- end attention ---
     return out
 
 

@@ -232,3 +232,33 @@ def sentiment_subsets(con, run_id: str, dataset: str, feature: str, penalty: str
 def sentiment_predictions(con, run_id: str, dataset: str, penalty: str) -> pd.DataFrame:
     return run(con, "sentiment_predictions", run_id=run_id, dataset=dataset, penalty=penalty)
 # --- end sentiment ---
+
+
+# --- attention (issue 6) ---
+def attention_runs(con) -> pd.DataFrame:
+    return run(con, "attention_runs")
+
+
+def attention_datasets(con, run_id: str) -> pd.DataFrame:
+    return run(con, "attention_datasets", run_id=run_id)
+
+
+def attention_layers(con, run_id: str, dataset: str) -> pd.DataFrame:
+    return run(con, "attention_layers", run_id=run_id, dataset=dataset)
+
+
+def attention_points(con, run_id: str, dataset: str, layer: int) -> pd.DataFrame:
+    return run(con, "attention_points", run_id=run_id, dataset=dataset, layer=int(layer))
+
+
+def attention_quality(con, run_id: str, dataset: str) -> pd.DataFrame:
+    return run(con, "attention_quality", run_id=run_id, dataset=dataset)
+
+
+def attention_tests(con, run_id: str, dataset: str) -> pd.DataFrame:
+    return run(con, "attention_tests", run_id=run_id, dataset=dataset)
+
+
+def attention_heads(con, run_id: str) -> pd.DataFrame:
+    return run(con, "attention_heads", run_id=run_id)
+# --- end attention ---

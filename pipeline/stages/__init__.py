@@ -25,6 +25,7 @@ RUN_STAGES = (
     "anisotropy",
     "token_states",     # issue 7
     "sentiment",        # issue 5
+    "attention",        # issue 6
 )
 
 

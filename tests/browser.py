@@ -130,6 +130,9 @@ def pick_other(page, box, timeout: float = WALK_TIMEOUT) -> str | None:
 
 def change_main_selection(page, title: str, timeout: float = WALK_TIMEOUT) -> str:
     """Change what the page is about; returns a short description of the change."""
+    # a rerun may still be replacing the widgets: wait until some selection is on the page
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"], '
+                 'button[data-variant="segmented_control"], textarea').first.wait_for(timeout=timeout)
     layer_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Layer")
     if layer_box.count():
         choice = pick_other(page, layer_box.first, timeout)
@@ -152,7 +155,8 @@ def change_main_selection(page, title: str, timeout: float = WALK_TIMEOUT) -> st
             return f"{label} -> {choice}"
     # a segmented control (e.g. the blind-annotation page's Annotate / Results view): the first other option
     choices = page.locator("button[data-variant='segmented_control'][aria-checked='false']:not(:disabled)")
-    if choices.count():
+    if page.locator("button[data-variant='segmented_control']").count():
+        choices.first.wait_for(timeout=timeout)
         text = choices.first.inner_text().strip()
         choices.first.click()
         page.locator("button[data-variant='segmented_control'][aria-checked='true']").filter(

@@ -1,0 +1,90 @@
+"""Every page in a real browser: first meaningful paint and the main selection's round-trip (issue 8's bar).
+
+    python -m benchmarks.bench_pages [--warehouse warehouse/illusion.duckdb] [--changes 3]
+
+Starts the dashboard on a free localhost port and, in Debian chromium, walks the pages of app.py's navigation
+in order, as tests/test_walk.py does (the same page list and the same "main selection": the sidebar layer,
+else the first sidebar selectbox with another choice, or a query on the SQL console):
+- first meaningful paint: from navigation to the page's title, every chart drawn and the app idle (the first
+  page also pays for the server's cold start, so it is reported apart);
+- round-trip: from the selection change to the app idle again with every chart drawn, ``--changes`` times
+  per page (p50 of those).
+"Idle" is Streamlit's status widget hidden after it has shown (it is polled every 50 ms; a run short enough
+never to show it counts from the change to the first poll that finds it hidden after 250 ms).
+Baseline in the same run: an empty page (the app's 404 for an unknown path, same server and browser),
+i.e. what Streamlit itself costs before any query. Bars: first paint <= 3 s, round-trip <= 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+FIRST_PAINT_BAR = 3.0
+ROUND_TRIP_BAR = 1.0
+
+
+def wait_idle(page, start: float, timeout: float = 120.0) -> float:
+    """Seconds from ``start`` until the app is idle (the status widget gone after it has shown, or not shown
+    within 250 ms) and every chart on the page is drawn."""
+    status = page.locator('[data-testid="stStatusWidget"]')
+    seen = False
+    while time.perf_counter() - start < timeout:
+        visible = status.count() > 0 and status.first.is_visible()
+        seen = seen or visible
+        if not visible and (seen or time.perf_counter() - start > 0.25):
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            for i in range(charts.count()):
+                charts.nth(i).locator("canvas, svg").first.wait_for(state="attached", timeout=timeout * 1000)
+            return time.perf_counter() - start
+        page.wait_for_timeout(50)
+    raise TimeoutError("the app did not become idle")
+
+
+def main() -> None:
+    from tests.browser import browser_page, change_main_selection, nav_pages, streamlit_server
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--warehouse", default=os.environ.get("ILLUSION_WAREHOUSE", "warehouse/illusion.duckdb"))
+    ap.add_argument("--changes", type=int, default=3, help="selection changes timed per page")
+    args = ap.parse_args()
+    print(f"warehouse {args.warehouse}; load average {os.getloadavg()[0]:.2f}")
+    rows, errors = [], []
+    with streamlit_server(args.warehouse, timeout=120) as url, browser_page() as page:
+        t = time.perf_counter()
+        page.goto(f"{url}/no-such-page-baseline")
+        page.locator("h1, [data-testid='stAlert'], [data-testid='stMarkdown']").first.wait_for(timeout=120_000)
+        cold = wait_idle(page, t)
+        for title, path in nav_pages():
+            t = time.perf_counter()
+            page.goto(f"{url}/{path}")
+            page.locator("h1").first.wait_for(timeout=120_000)
+            paint = wait_idle(page, t)
+            trips, what = [], ""
+            for _ in range(args.changes):
+                t = time.perf_counter()
+                what = change_main_selection(page, title)
+                trips.append(wait_idle(page, t))
+            if page.locator('[data-testid="stException"]').count():
+                errors.append(title)
+            rows.append((title, paint, float(np.median(trips)), max(trips), what))
+        t = time.perf_counter()
+        page.goto(f"{url}/no-such-page-baseline")
+        page.locator("h1, [data-testid='stAlert'], [data-testid='stMarkdown']").first.wait_for(timeout=120_000)
+        empty = wait_idle(page, t)
+    print(f"baseline: empty page {1000 * empty:.0f} ms warm ({1000 * cold:.0f} ms as the cold server's first page)")
+    print(f"{'page':26s} {'first paint ms':>15s} {'round-trip p50 ms':>18s} {'max ms':>8s}  selection changed")
+    for title, paint, p50, worst, what in rows:
+        print(f"{title:26s} {1000 * paint:15.0f} {1000 * p50:18.0f} {1000 * worst:8.0f}  {what}")
+    paints = [r[1] for r in rows]
+    trips = [r[2] for r in rows]
+    print(f"bars: first paint <= {FIRST_PAINT_BAR:g} s on {sum(p <= FIRST_PAINT_BAR for p in paints)}/{len(rows)} pages "
+          f"(worst {max(paints):.2f} s); round-trip p50 <= {ROUND_TRIP_BAR:g} s on "
+          f"{sum(p <= ROUND_TRIP_BAR for p in trips)}/{len(rows)} pages (worst {max(trips):.2f} s); "
+          f"exceptions: {', '.join(errors) or 'none'}; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

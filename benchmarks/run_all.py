@@ -35,6 +35,7 @@ def benches(warehouse: str) -> list[tuple[str, list[str]]]:
         ("bench_page", ["--warehouse", warehouse]),
         ("bench_pages", ["--warehouse", warehouse]),
         ("bench_load", ["--warehouse", warehouse]),
+        ("bench_load_ws", ["--warehouse", warehouse]),
         ("bench_anisotropy", []),
         ("bench_spans", []),
         ("bench_sentiment", []),

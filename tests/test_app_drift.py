@@ -114,3 +114,15 @@ def test_out_of_range_url_values_fall_back_to_defaults(monkeypatch, small_wareho
     assert not at.exception
     assert at.number_input(key="dir_unit_32").value == 0 and at.number_input(key="drift_k").value == 10
     assert dict(at.query_params)["k"] in (["10"], "10")
+
+
+def test_a_url_with_layer_0_opens_layer_0(monkeypatch, small_warehouse):
+    # 0 is a layer (the embedding output), not a missing value: the URL must reproduce it, not the last layer
+    at = _app(monkeypatch, small_warehouse, layer="0", unit="4", k="3").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sel_layer_tiny").value == 0
+    assert any("layer 0 (" in h.value for h in at.subheader)
+    x, _ = _matrix(small_warehouse, "news", layer=0)
+    top = _top_table(at)
+    assert top[top.dataset == "news"]["sentence_id"].tolist() == np.argsort(-x[:, 4], kind="stable")[:3].tolist()
+    assert dict(at.query_params)["layer"] in (["0"], "0")

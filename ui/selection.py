@@ -17,13 +17,14 @@ class Selection:
     run: dict
 
 
-def _param(name: str, options: list, cast=str):
+def _param(name: str, options: list, cast=str, default=None):
+    """The URL's value of ``name`` when it is one of ``options``, else ``default`` (0 is a value, not a miss)."""
     raw = st.query_params.get(name)
     try:
         value = cast(raw) if raw is not None else None
     except ValueError:
         value = None
-    return value if value in options else None
+    return value if value in options else default
 
 
 def select_run(con, where=st.sidebar) -> Selection:
@@ -33,17 +34,17 @@ def select_run(con, where=st.sidebar) -> Selection:
         st.error("This warehouse has no model runs; rebuild it with `python -m pipeline build`.")
         st.stop()
     run_id = where.selectbox("Model run", run_ids, key="sel_run",
-                             index=run_ids.index(_param("run", run_ids) or run_ids[0]))
+                             index=run_ids.index(_param("run", run_ids, default=run_ids[0])))
     run = runs.set_index("run_id").loc[run_id].to_dict()
     layers = queries.layers(con, run_id)
     layer_ids = layers["layer"].tolist()
     names = dict(zip(layers["layer"], layers["name"]))
     # The paper's default: the last layer.
     layer = where.selectbox("Layer", layer_ids, key=f"sel_layer_{run_id}",
-                            index=layer_ids.index(_param("layer", layer_ids, int) or layer_ids[-1]),
+                            index=layer_ids.index(_param("layer", layer_ids, int, default=layer_ids[-1])),
                             format_func=lambda i: f"{i}: {names[i]}")
     poolings = list(run["poolings"])
     pooling = where.selectbox("Pooling", poolings, key=f"sel_pooling_{run_id}",
-                              index=poolings.index(_param("pooling", poolings) or poolings[0]))
+                              index=poolings.index(_param("pooling", poolings, default=poolings[0])))
     st.query_params.update({"run": run_id, "layer": str(layer), "pooling": pooling})
     return Selection(run_id, int(layer), names[layer], pooling, run)

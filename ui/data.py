@@ -16,6 +16,22 @@ def identity() -> tuple:
     return (str(warehouse_path()), stat.st_ino, stat.st_mtime_ns)
 
 
+# Named queries whose answer is fixed for a given warehouse file: read once per file, not on every rerun.
+META_QUERIES = ("runs", "layers", "datasets", "stored_topk")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _meta(ident: tuple, name: str, args: tuple):
+    return getattr(queries, name)(connection(), *args)
+
+
+def meta(name: str, *args):
+    """``queries.<name>(con, *args)`` for the small per-file tables in META_QUERIES, cached per warehouse file."""
+    if name not in META_QUERIES:
+        raise ValueError(f"{name} is not a per-file query; call warehouse.queries.{name} directly")
+    return _meta(identity(), name, args)
+
+
 @st.cache_resource(max_entries=3, show_spinner="Reading the layer's vectors…")
 def _layer(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple):
     return queries.layer_matrix(connection(), run_id, layer, pooling, datasets)
@@ -34,6 +50,19 @@ def _illusion(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tup
 
 def illusion(run_id: str, layer: int, pooling: str, datasets: list[str], k: int):
     return _illusion(identity(), run_id, layer, pooling, tuple(datasets), k)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _overlap_share(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int):
+    from analysis.drift import overlap_share
+
+    return overlap_share(queries.topk_ranges(connection(), run_id, layer, pooling, datasets, k))
+
+
+def topk_overlap_share(run_id: str, layer: int, pooling: str, datasets: list[str], k: int) -> tuple[float, int]:
+    """(share of neuron x dataset-pair top-k ranges that overlap, comparisons) over every neuron of the layer:
+    the same for every neuron of a layer, so it is computed once per layer, not on every neuron change."""
+    return _overlap_share(identity(), run_id, layer, pooling, tuple(datasets), k)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from warehouse import queries
+from ui import data
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def _param(name: str, options: list, cast=str, default=None):
 
 
 def select_run(con, where=st.sidebar) -> Selection:
-    runs = queries.runs(con)
+    runs = data.meta("runs")
     run_ids = runs["run_id"].tolist()
     if not run_ids:
         st.error("This warehouse has no model runs; rebuild it with `python -m pipeline build`.")
@@ -36,7 +36,7 @@ def select_run(con, where=st.sidebar) -> Selection:
     run_id = where.selectbox("Model run", run_ids, key="sel_run",
                              index=run_ids.index(_param("run", run_ids, default=run_ids[0])))
     run = runs.set_index("run_id").loc[run_id].to_dict()
-    layers = queries.layers(con, run_id)
+    layers = data.meta("layers", run_id)
     layer_ids = layers["layer"].tolist()
     names = dict(zip(layers["layer"], layers["name"]))
     # The paper's default: the last layer.

@@ -88,7 +88,7 @@ st.query_params["annotator"] = annotator
 con = connection()
 with st.expander("Create tasks", expanded=store.tasks(path).empty):
     sel = select_run(con, where=st)
-    all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
+    all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
     datasets = select_datasets(all_ds)
     dim = int(sel.run["hidden_size"])
     with st.form("ann_create"):

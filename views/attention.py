@@ -156,7 +156,10 @@ which = in_ranges(points[hl_cov].to_numpy(dtype=np.float64), ranges)
 points["highlight"] = [f"{ranges[i][0]:g}–{ranges[i][1]:g}" if i >= 0 else "other" for i in which]
 hl_order = [f"{lo:g}–{hi:g}" for lo, hi in ranges] + ["other"]
 tooltip = ["sentence_id", "cluster", "score", "length", alt.Tooltip("structure:Q", format=".2f"), "text", "text_b"]
-base = alt.Chart(points).encode(x=alt.X(f"{xy_cols[0]}:Q", title="dim 1"), y=alt.Y(f"{xy_cols[1]}:Q", title="dim 2"),
+# Each chart carries its own copy of the data to the browser: only the columns it draws or shows.
+shown = points[list(dict.fromkeys([*xy_cols, "sentence_id", "cluster", "highlight", *covs, "score", "length",
+                                   "structure", "text", "text_b"]))]
+base = alt.Chart(shown).encode(x=alt.X(f"{xy_cols[0]}:Q", title="dim 1"), y=alt.Y(f"{xy_cols[1]}:Q", title="dim 2"),
                                 tooltip=tooltip)
 by_cluster = base.mark_circle(size=22, opacity=0.75).encode(
     color=alt.Color("cluster:N", sort=sorted(points["cluster"].unique(), key=lambda c: (c == "noise", len(c), c)),
@@ -180,7 +183,7 @@ st.caption("Highlighted items per cluster: " + "; ".join(
 st.markdown("**Box plots per cluster**")
 cols = st.columns(len(covs))
 for col, c in zip(cols, covs):
-    col.altair_chart(alt.Chart(points).mark_boxplot(extent=1.5).encode(
+    col.altair_chart(alt.Chart(points[["cluster", c]]).mark_boxplot(extent=1.5).encode(
         x=alt.X("cluster:N", title="cluster"), y=alt.Y(f"{c}:Q", title=cov_labels[c]),
         color=alt.Color("cluster:N", legend=None)).properties(title=cov_labels[c], height=260), width="stretch")
 

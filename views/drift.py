@@ -3,10 +3,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analysis.drift import (extremes_from_scores, overlap_share, random_baseline, range_overlap,
-                            score_histograms)
+from analysis.drift import extremes_from_scores, random_baseline, range_overlap, score_histograms
 from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
-from ui import data
+from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets_and_k, select_direction
 from ui.selection import select_run
@@ -21,11 +20,14 @@ con = connection()
 sel = select_run(con)
 dim = int(sel.run["hidden_size"])
 direction = select_direction(dim)
-all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
+all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 datasets, k = select_datasets_and_k(all_ds, key="drift_k")
 
-scores = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
-if direction.unit is not None and k <= queries.stored_topk(con):
+if direction.unit is not None:
+    scores = queries.neuron_scores(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
+else:
+    scores = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
+if direction.unit is not None and k <= data.meta("stored_topk"):
     # Precomputed per-neuron extremes: no scan of the vectors.
     top = queries.neuron_top(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k)
     bottom = queries.neuron_top(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k, "bottom")
@@ -39,26 +41,40 @@ rand = rand.merge(queries.sentence_texts(con, rand)[["dataset", "sentence_id", "
 
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
 hist = score_histograms(scores)
-st.altair_chart(
-    alt.Chart(hist).mark_line(interpolate="step-after", opacity=0.85).encode(
-        x=alt.X("bin_start:Q", title=f"score along {direction.label}"),
-        y=alt.Y("density:Q", title="density"),
-        color=alt.Color("dataset:N"),
-        tooltip=["dataset", alt.Tooltip("bin_start:Q", format=".3f"), alt.Tooltip("bin_end:Q", format=".3f"),
-                 "count"],
-    ).properties(height=220)
-    + alt.Chart(top.groupby("dataset", as_index=False)["value"].min()).mark_rule(strokeDash=[4, 3]).encode(
-        x="value:Q", color="dataset:N", tooltip=["dataset", alt.Tooltip("value:Q", title=f"top-{k} cut-off")]),
-    width="stretch",
-)
+cut = top.groupby("dataset", as_index=False)["value"].min()
+
+
+def histogram_chart(kind: str, k: int):
+    # the axis names the kind of score, not the neuron: one cached spec serves every neuron
+    x_title = "activation" if kind == "neuron" else "projection on the direction"
+    return (
+        alt.Chart(alt.NamedData("hist")).mark_line(interpolate="step-after", opacity=0.85).encode(
+            x=alt.X("bin_start:Q", title=x_title),
+            y=alt.Y("density:Q", title="density"),
+            color=alt.Color("dataset:N"),
+            tooltip=["dataset:N", alt.Tooltip("bin_start:Q", format=".3f"), alt.Tooltip("bin_end:Q", format=".3f"),
+                     "count:Q"],
+        ).properties(height=220)
+        + alt.Chart(alt.NamedData("cut")).mark_rule(strokeDash=[4, 3]).encode(
+            x="value:Q", color="dataset:N", tooltip=["dataset:N", alt.Tooltip("value:Q", title=f"top-{k} cut-off")])
+    )
+
+
+charts.show(histogram_chart, (direction.kind, k), {"hist": hist, "cut": cut}, width="stretch")
 st.caption(f"Score distribution per dataset (density, so sizes do not matter); dashed: each dataset's top-{k} "
            f"cut-off. {len(scores):,} sentences.")
 
 
-def sentence_list(frame: pd.DataFrame) -> str:
-    return "\n".join(f"{int(r.rank)}. `{r.value:+.3f}` {r.text}" for r in frame.itertuples())
+def sentence_lists(frame: pd.DataFrame) -> dict[str, str]:
+    """Per dataset, its rows as a numbered markdown list (rank, score, text)."""
+    out: dict[str, list[str]] = {}
+    for d, rank, value, text in zip(frame["dataset"], frame["rank"], frame["value"], frame["text"]):
+        out.setdefault(d, []).append(f"{int(rank)}. `{value:+.3f}` {text}")
+    return {d: "\n".join(lines) for d, lines in out.items()}
 
 
+rand = rand.assign(rank=rand.groupby("dataset").cumcount() + 1)
+top_md, bottom_md, rand_md = sentence_lists(top), sentence_lists(bottom), sentence_lists(rand)
 st.subheader(f"Top {k} per dataset")
 per_row = 3
 for start in range(0, len(datasets), per_row):
@@ -66,12 +82,11 @@ for start in range(0, len(datasets), per_row):
     for col, name in zip(cols, datasets[start:start + per_row]):
         with col:
             st.markdown(f"**{name}**")
-            st.markdown(sentence_list(top[top["dataset"] == name]))
+            st.markdown(top_md.get(name, ""))
             with st.expander(f"bottom {k}"):
-                st.markdown(sentence_list(bottom[bottom["dataset"] == name]))
+                st.markdown(bottom_md.get(name, ""))
             with st.expander(f"{k} random sentences (baseline)"):
-                r = rand[rand["dataset"] == name].assign(rank=range(1, 1 + (rand["dataset"] == name).sum()))
-                st.markdown(sentence_list(r))
+                st.markdown(rand_md.get(name, ""))
 
 with st.expander("All shown sentences as tables"):
     table(top, "drift_top", key="drift_top_table")
@@ -81,23 +96,27 @@ with st.expander("All shown sentences as tables"):
 st.subheader(f"Do the top-{k} score ranges overlap?")
 ranges = top.groupby("dataset")["value"].agg(["min", "max"])
 overlap = range_overlap({d: (r["min"], r["max"]) for d, r in ranges.iterrows()})
-st.altair_chart(
-    alt.Chart(overlap).mark_rect().encode(
-        x=alt.X("a:N", title=None), y=alt.Y("b:N", title=None),
-        color=alt.Color("iou:Q", scale=alt.Scale(domain=[0, 1]), title="overlap (IoU)"),
-        tooltip=["a", "b", "overlaps", alt.Tooltip("iou:Q", format=".2f")],
-    ).properties(height=60 + 40 * len(datasets))
-    + alt.Chart(overlap).mark_text(baseline="middle").encode(
-        x="a:N", y="b:N", text=alt.Text("iou:Q", format=".2f")),
-    width="stretch",
-)
+
+
+def overlap_chart(n_datasets: int):
+    return (
+        alt.Chart(alt.NamedData("overlap")).mark_rect().encode(
+            x=alt.X("a:N", title=None), y=alt.Y("b:N", title=None),
+            color=alt.Color("iou:Q", scale=alt.Scale(domain=[0, 1]), title="overlap (IoU)"),
+            tooltip=["a:N", "b:N", "overlaps:N", alt.Tooltip("iou:Q", format=".2f")],
+        ).properties(height=60 + 40 * n_datasets)
+        + alt.Chart(alt.NamedData("overlap")).mark_text(baseline="middle").encode(
+            x="a:N", y="b:N", text=alt.Text("iou:Q", format=".2f"))
+    )
+
+
+charts.show(overlap_chart, (len(datasets),), {"overlap": overlap}, width="stretch")
 st.caption(f"For {direction.label}: length of the intersection of two datasets' top-{k} score ranges over the "
            f"length of their union (0 = disjoint).")
 table(overlap, "drift_overlap", key="drift_overlap_table")
 
 if len(datasets) > 1:
-    all_ranges = queries.topk_ranges(con, sel.run_id, sel.layer, sel.pooling, datasets, k)
-    share, n = overlap_share(all_ranges)
+    share, n = data.topk_overlap_share(sel.run_id, sel.layer, sel.pooling, datasets, k)
     st.metric(f"Neuron × dataset-pair top-{k} ranges that overlap (all {dim} neurons of this layer)",
               f"{share:.0%}", help=f"{n:,} comparisons. The paper reports 38% for BERT-base's final [CLS] "
                                    "on QQP, QNLI, Wikipedia and BookCorpus (top 10).")

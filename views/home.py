@@ -2,6 +2,7 @@
 import altair as alt
 import streamlit as st
 
+from ui import data
 from ui.db import connection
 from ui.selection import select_run
 from ui.tables import table
@@ -26,7 +27,7 @@ st.caption(f"{run['model_kind']} · poolings: {', '.join(run['poolings'])} · lo
            f"code {run['code_version']} · built {run['built_at']:%Y-%m-%d %H:%M} UTC")
 
 st.subheader("Datasets")
-ds = queries.datasets(con, sel.run_id)
+ds = data.meta("datasets", sel.run_id)
 st.altair_chart(
     alt.Chart(ds).mark_bar().encode(
         x=alt.X("n_sentences:Q", title="sentences"),

@@ -9,7 +9,6 @@ from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_run
 from ui.tables import table
-from warehouse import queries
 
 st.title("Illusion score")
 st.caption("One number per neuron: do its top sentences in different datasets lie in the same region of the "
@@ -17,7 +16,7 @@ st.caption("One number per neuron: do its top sentences in different datasets li
 
 con = connection()
 sel = select_run(con)
-all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
+all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 datasets, k = select_datasets_and_k(all_ds, key="ill_k")
 if len(datasets) < 2:
     st.info("The illusion score compares datasets: choose at least two.")

@@ -36,8 +36,8 @@ st.caption("Paper Section 5.2.2: the sentences that are top-k for many neurons a
 
 con = connection()
 sel = select_run(con)
-all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
-max_k = queries.stored_topk(con) or 50
+all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
+max_k = data.meta("stored_topk") or 50
 datasets, k = select_datasets_and_k(all_ds, key="out_k", max_k=max_k)
 
 with st.expander("Definitions", expanded=False):

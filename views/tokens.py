@@ -12,7 +12,6 @@ from ui.db import connection
 from ui.direction import select_datasets, url_int
 from ui.selection import select_run
 from ui.tables import table
-from warehouse import queries
 
 st.title("Monotonicity and locality")
 st.caption("Why does a neuron seem to mean something? Two of the paper's explanations: token frequencies that "
@@ -24,7 +23,7 @@ sel = select_run(con)
 if sel.run["model_kind"] != "transformer":
     st.info("Token counts are stored for transformer runs; choose one in the sidebar.")
     st.stop()
-all_ds = queries.datasets(con, sel.run_id)["dataset"].tolist()
+all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 datasets = select_datasets(all_ds)
 min_count = url_int("Tokens that occur at least this often in each dataset", "min_count", 100, 1, 100_000,
                     key="mono_min")

@@ -74,6 +74,12 @@ def direction_scores(con, run_id: str, layer: int, pooling: str, direction: Sequ
                direction=[float(v) for v in direction], datasets=list(datasets))
 
 
+def neuron_scores(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
+    """Every sentence's activation of neuron ``unit`` (0-based): direction_scores with a one-hot, cheaper."""
+    return run(con, "neuron_scores", run_id=run_id, layer=layer, pooling=pooling, unit=int(unit),
+               datasets=list(datasets))
+
+
 def sentence_texts(con, keys: pd.DataFrame) -> pd.DataFrame:
     """Texts for the (dataset, sentence_id) rows of ``keys``."""
     records = [{"dataset": str(d), "sentence_id": int(i)} for d, i in zip(keys["dataset"], keys["sentence_id"])]

@@ -8,6 +8,7 @@ import streamlit as st
 from analysis.attention import (AGGLO_METRICS, ALGORITHMS, COVARIANCES, COVARIATE_LABELS, LINKAGES, ClusterSpec,
                                 cluster, cluster_metrics, in_ranges, parse_ranges, statement, study_check,
                                 covariate_tests)
+from ui import charts
 from ui.db import connection
 from ui.tables import table
 from warehouse import queries
@@ -155,37 +156,57 @@ except ValueError as e:
 which = in_ranges(points[hl_cov].to_numpy(dtype=np.float64), ranges)
 points["highlight"] = [f"{ranges[i][0]:g}–{ranges[i][1]:g}" if i >= 0 else "other" for i in which]
 hl_order = [f"{lo:g}–{hi:g}" for lo, hi in ranges] + ["other"]
-tooltip = ["sentence_id", "cluster", "score", "length", alt.Tooltip("structure:Q", format=".2f"), "text", "text_b"]
 # Each chart carries its own copy of the data to the browser: only the columns it draws or shows.
 shown = points[list(dict.fromkeys([*xy_cols, "sentence_id", "cluster", "highlight", *covs, "score", "length",
                                    "structure", "text", "text_b"]))]
-base = alt.Chart(shown).encode(x=alt.X(f"{xy_cols[0]}:Q", title="dim 1"), y=alt.Y(f"{xy_cols[1]}:Q", title="dim 2"),
-                                tooltip=tooltip)
-by_cluster = base.mark_circle(size=22, opacity=0.75).encode(
-    color=alt.Color("cluster:N", sort=sorted(points["cluster"].unique(), key=lambda c: (c == "noise", len(c), c)),
-                    scale=alt.Scale(scheme="tableau10"))
-).properties(title=f"Coloured by cluster (layer {layer})", height=380)
-by_range = base.mark_circle(size=22).encode(
-    color=alt.Color("highlight:N", sort=hl_order, scale=alt.Scale(domain=hl_order, range=(
-        ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"][:len(hl_order) - 1] + ["#dddddd"])),
-        title=cov_labels[hl_cov]),
-    opacity=alt.condition(alt.datum.highlight == "other", alt.value(0.3), alt.value(0.95)),
-    order=alt.Order("highlight_rank:Q"),
-).transform_calculate(highlight_rank="datum.highlight == 'other' ? 0 : 1").properties(
-    title=f"Highlighted: {cov_labels[hl_cov]} in {raw}", height=380)
+
+
+def cluster_scatter(x: str, y: str, clusters: tuple, layer: int):
+    return alt.Chart(alt.NamedData("points")).mark_circle(size=22, opacity=0.75).encode(
+        x=alt.X(f"{x}:Q", title="dim 1"), y=alt.Y(f"{y}:Q", title="dim 2"),
+        color=alt.Color("cluster:N", sort=list(clusters), scale=alt.Scale(scheme="tableau10")),
+        tooltip=["sentence_id:Q", "cluster:N", "score:Q", "length:Q", alt.Tooltip("structure:Q", format=".2f"),
+                 "text:N", "text_b:N"],
+    ).properties(title=f"Coloured by cluster (layer {layer})", height=380)
+
+
+def range_scatter(x: str, y: str, hl_order: tuple, legend: str, title: str):
+    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    return alt.Chart(alt.NamedData("points")).mark_circle(size=22).encode(
+        x=alt.X(f"{x}:Q", title="dim 1"), y=alt.Y(f"{y}:Q", title="dim 2"),
+        color=alt.Color("highlight:N", sort=list(hl_order), scale=alt.Scale(
+            domain=list(hl_order), range=palette[:len(hl_order) - 1] + ["#dddddd"]), title=legend),
+        opacity=alt.condition(alt.datum.highlight == "other", alt.value(0.3), alt.value(0.95)),
+        order=alt.Order("highlight_rank:Q"),
+        tooltip=["sentence_id:Q", "cluster:N", "score:Q", "length:Q", alt.Tooltip("structure:Q", format=".2f"),
+                 "text:N", "text_b:N"],
+    ).transform_calculate(highlight_rank="datum.highlight == 'other' ? 0 : 1").properties(title=title, height=380)
+
+
+# The cluster names change only with the clustering and the ranges only when edited: few specs per session.
+clusters = tuple(sorted(points["cluster"].unique(), key=lambda c: (c == "noise", len(c), c)))
 c1, c2 = st.columns(2)
-c1.altair_chart(by_cluster, width="stretch")
-c2.altair_chart(by_range, width="stretch")
+charts.show(cluster_scatter, (*xy_cols, clusters, layer), {"points": shown.drop(columns="highlight")}, where=c1,
+            width="stretch")
+hl_title = f"Highlighted: {cov_labels[hl_cov]} in {raw}"
+charts.show(range_scatter, (*xy_cols, tuple(hl_order), cov_labels[hl_cov], hl_title), {"points": shown}, where=c2,
+            width="stretch")
 counts = points.groupby(["highlight", "cluster"]).size().unstack(fill_value=0)
 st.caption("Highlighted items per cluster: " + "; ".join(
     f"{h}: " + ", ".join(f"c{c}={n}" for c, n in row.items() if n) for h, row in counts.iterrows() if h != "other"))
 
 st.markdown("**Box plots per cluster**")
+
+
+def cluster_box(field: str, label: str):
+    return alt.Chart(alt.NamedData("box")).mark_boxplot(extent=1.5).encode(
+        x=alt.X("cluster:N", title="cluster"), y=alt.Y(f"{field}:Q", title=label),
+        color=alt.Color("cluster:N", legend=None)).properties(title=label, height=260)
+
+
 cols = st.columns(len(covs))
 for col, c in zip(cols, covs):
-    col.altair_chart(alt.Chart(points[["cluster", c]]).mark_boxplot(extent=1.5).encode(
-        x=alt.X("cluster:N", title="cluster"), y=alt.Y(f"{c}:Q", title=cov_labels[c]),
-        color=alt.Color("cluster:N", legend=None)).properties(title=cov_labels[c], height=260), width="stretch")
+    charts.show(cluster_box, (c, cov_labels[c]), {"box": points[["cluster", c]]}, where=col, width="stretch")
 
 if len(covs) > 1:
     rho = points[covs].corr(method="spearman")
@@ -229,10 +250,16 @@ else:
 
 eta = mine.pivot_table(index="layer", columns="covariate", values="eta2").reset_index().melt(
     id_vars="layer", var_name="covariate", value_name="eta2")
-st.altair_chart(alt.Chart(eta).mark_line(point=True).encode(
-    x=alt.X("layer:O"), y=alt.Y("eta2:Q", title="Kruskal-Wallis η²"),
-    color=alt.Color("covariate:N", title=None)).properties(title="How strongly each layer's clusters separate each "
-                                                                 "covariate", height=240), width="stretch")
+
+
+def eta_chart():
+    return alt.Chart(alt.NamedData("eta")).mark_line(point=True).encode(
+        x=alt.X("layer:O"), y=alt.Y("eta2:Q", title="Kruskal-Wallis η²"),
+        color=alt.Color("covariate:N", title=None)).properties(title="How strongly each layer's clusters separate "
+                                                                     "each covariate", height=240)
+
+
+charts.show(eta_chart, (), {"eta": eta}, width="stretch")
 
 st.subheader("Cluster quality")
 st.caption("The stored default per layer (lowest consensus rank), then every clustering scored for the selected layer.")

@@ -2,7 +2,7 @@
 import altair as alt
 import streamlit as st
 
-from ui import data
+from ui import charts, data
 from ui.db import connection
 from ui.selection import select_run
 from ui.tables import table
@@ -28,15 +28,19 @@ st.caption(f"{run['model_kind']} · poolings: {', '.join(run['poolings'])} · lo
 
 st.subheader("Datasets")
 ds = data.meta("datasets", sel.run_id)
-st.altair_chart(
-    alt.Chart(ds).mark_bar().encode(
+
+
+def datasets_chart(height: int):
+    return alt.Chart(alt.NamedData("ds")).mark_bar().encode(
         x=alt.X("n_sentences:Q", title="sentences"),
         y=alt.Y("dataset:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240, labelOverlap=False)),
         color=alt.Color("label_kind:N", title="label"),
-        tooltip=["dataset", "n_sentences", "label_kind", "mean_tokens", "description"],
-    ).properties(height=max(120, 36 * len(ds))),
-    width="stretch",
-)
+        tooltip=["dataset:N", "n_sentences:Q", "label_kind:N", "mean_tokens:Q", "description:N"],
+    ).properties(height=height)
+
+
+charts.show(datasets_chart, (max(120, 36 * len(ds)),),
+            {"ds": ds[["dataset", "n_sentences", "label_kind", "mean_tokens", "description"]]}, width="stretch")
 st.markdown(f"**{len(ds)} datasets, {int(ds['n_sentences'].sum()):,} sentences in all.** "
             f"Lengths are in `{sel.run_id}`'s own units (tokens incl. special tokens, or characters).")
 table(ds[["dataset", "description", "source", "label_kind", "n_sentences", "mean_tokens", "n_truncated",

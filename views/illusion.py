@@ -4,7 +4,7 @@ import urllib.parse
 import altair as alt
 import streamlit as st
 
-from ui import data
+from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_run
@@ -44,13 +44,16 @@ scores = data.illusion(sel.run_id, sel.layer, sel.pooling, datasets, k)
 base = {"run": sel.run_id, "layer": sel.layer, "pooling": sel.pooling, "ds": ",".join(datasets), "k": k}
 scores = scores.assign(explore=[f"/drift?{urllib.parse.urlencode({**base, 'unit': int(u)})}"
                                 for u in scores["unit"]])
-st.altair_chart(
-    alt.Chart(scores).mark_bar().encode(
+
+
+def robustness_chart():
+    return alt.Chart(alt.NamedData("scores")).mark_bar().encode(
         x=alt.X("robustness:Q", bin=alt.Bin(maxbins=40), title="robustness (z-score vs random sets)"),
         y=alt.Y("count():Q", title="neurons"),
-    ).properties(height=200),
-    width="stretch",
-)
+    ).properties(height=200)
+
+
+charts.show(robustness_chart, (), {"scores": scores[["robustness"]]}, width="stretch")
 st.caption(f"{len(scores)} neurons of layer {sel.layer} ({sel.layer_name}), {sel.pooling}, over "
            f"{', '.join(datasets)}; median robustness {scores['robustness'].median():.1f}.")
 link = {"explore": st.column_config.LinkColumn("explorer", display_text="open")}

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.outliers import distance_rank, mean_distance, n_outliers, outlier_shares
-from ui import data
+from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_run
@@ -103,15 +103,22 @@ table(top, "topk_outliers", key="out_top")
 plot = df[df["count"] > 0][["dataset", "sentence_id", "count", "distance_rank", "sentences", "text"]]
 cut = pd.DataFrame({"dataset": per["dataset"], "distance_rank": [n_outliers(n, FRACTION) + 0.5
                                                                  for n in per["sentences"]]})
-points = alt.Chart(plot).mark_circle(opacity=0.5).encode(
-    x=alt.X("distance_rank:Q", scale=alt.Scale(type="log"),
-            title="mean-distance rank in its dataset (1 = most distant)"),
-    y=alt.Y("count:Q", title=f"neurons with the sentence in their top-{k}"),
-    color=alt.Color("dataset:N"),
-    tooltip=["dataset", "sentence_id", "count", "distance_rank", "sentences", "text"],
-)
-rules = alt.Chart(cut).mark_rule(strokeDash=[4, 4]).encode(x="distance_rank:Q", color="dataset:N")
-st.altair_chart((points + rules).properties(height=320), width="stretch")
+
+
+def outlier_chart(k: int):
+    points = alt.Chart(alt.NamedData("plot")).mark_circle(opacity=0.5).encode(
+        x=alt.X("distance_rank:Q", scale=alt.Scale(type="log"),
+                title="mean-distance rank in its dataset (1 = most distant)"),
+        y=alt.Y("count:Q", title=f"neurons with the sentence in their top-{k}"),
+        color=alt.Color("dataset:N"),
+        tooltip=["dataset:N", "sentence_id:Q", "count:Q", "distance_rank:Q", "sentences:Q", "text:N"],
+    )
+    rules = alt.Chart(alt.NamedData("cut")).mark_rule(strokeDash=[4, 4]).encode(x="distance_rank:Q",
+                                                                                   color="dataset:N")
+    return (points + rules).properties(height=320)
+
+
+charts.show(outlier_chart, (int(k),), {"plot": plot, "cut": cut}, width="stretch")
 st.caption("Every sentence that is top-k at least once; dashed lines: each dataset's most distant 1% lie to "
            f"their left. Spearman correlation of count with distance rank over these sentences: "
            f"{pd.Series(plot['count']).corr(pd.Series(plot['distance_rank']), method='spearman'):.2f} "

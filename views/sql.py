@@ -4,6 +4,7 @@ import os
 import altair as alt
 import streamlit as st
 
+from ui import charts
 from ui.db import connection, warehouse_path
 from ui.tables import table
 from warehouse import console
@@ -90,6 +91,18 @@ except console.ConsoleError as e:
     st.caption(str(e))
 
 kinds = console.chart_columns(outcome.table)
+
+
+def result_chart(mark: str, x: str, x_kind: str, y: str, y_kind: str, colour: str | None, colour_kind: str | None):
+    # chart_data names the columns x, y and colour; the user's column names are only titles
+    encoding = {"x": alt.X("x", type=x_kind, title=x), "y": alt.Y("y", type=y_kind, title=y),
+                "tooltip": [alt.Tooltip(c, type=kind, title=n) for c, kind, n in (("x", x_kind, x), ("y", y_kind, y))]}
+    if colour:
+        encoding["color"] = alt.Color("colour", type=colour_kind, title=colour)
+    chart = getattr(alt.Chart(alt.NamedData("result")), f"mark_{mark}")(**({"point": True} if mark == "line" else {}))
+    return chart.encode(**encoding).properties(height=360)
+
+
 if len(frame) and kinds and st.toggle("Chart", key="sql_chart"):
     names = list(kinds)
     c1, c2, c3, c4 = st.columns(4)
@@ -98,9 +111,5 @@ if len(frame) and kinds and st.toggle("Chart", key="sql_chart"):
     colour = c3.selectbox("Colour", names, index=None, placeholder="none", key="chart_colour")
     mark = c4.radio("Mark", ["line", "bar", "point"], horizontal=True, key="chart_mark")
     data = console.chart_data(outcome, x, y, colour)
-    encoding = {"x": alt.X("x", type=kinds[x], title=x), "y": alt.Y("y", type=kinds[y], title=y),
-                "tooltip": [alt.Tooltip(c, type=kinds[n], title=n) for c, n in (("x", x), ("y", y))]}
-    if colour:
-        encoding["color"] = alt.Color("colour", type=kinds[colour], title=colour)
-    chart = getattr(alt.Chart(data), f"mark_{mark}")(**({"point": True} if mark == "line" else {}))
-    st.altair_chart(chart.encode(**encoding).properties(height=360), width="stretch")
+    charts.show(result_chart, (mark, x, kinds[x], y, kinds[y], colour, kinds[colour] if colour else None),
+                {"result": data}, width="stretch")

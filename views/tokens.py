@@ -7,7 +7,7 @@ import streamlit as st
 from analysis.drift import one_hot
 from analysis.locality import locality
 from analysis.monotonicity import fig6_frame, table3, table4
-from ui import data
+from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets, url_int
 from ui.selection import select_run
@@ -60,13 +60,16 @@ token = c2.selectbox("Token", tokens, key="mono_token",
 st.query_params["token"] = token
 j = tokens.index(token)
 fig6 = fig6_frame({name: counts[name][unit, j] for name in datasets})
-st.altair_chart(
-    alt.Chart(fig6).mark_bar().encode(
+
+
+def fig6_chart():
+    return alt.Chart(alt.NamedData("fig6")).mark_bar().encode(
         x=alt.X("quintile:O", title="activation quintile (1 = lowest)"), y=alt.Y("count:Q"),
-        color="dataset:N", xOffset="dataset:N", tooltip=["dataset", "quintile", "count"],
-    ).properties(height=240),
-    width="stretch",
-)
+        color="dataset:N", xOffset="dataset:N", tooltip=["dataset:N", "quintile:Q", "count:Q"],
+    ).properties(height=240)
+
+
+charts.show(fig6_chart, (), {"fig6": fig6[["dataset", "quintile", "count"]]}, width="stretch")
 labels = {1: "increasing", -1: "decreasing", 0: "not monotonic"}
 st.caption(" · ".join(f"{name}: {labels[int(directions[name][unit, j])]}" for name in datasets))
 
@@ -80,12 +83,15 @@ if len(x) < 2 * k:
 loc = locality(x, one_hot(int(unit), dim), k=k)
 hist = pd.concat([pd.DataFrame({"set": name, "dot": loc[key]}) for name, key in
                   (("D_nearest", "d_nearest"), ("D_top", "d_top"), ("D_random", "d_random"))])
-st.altair_chart(
-    alt.Chart(hist).mark_bar(opacity=0.55).encode(
+
+
+def locality_chart():
+    return alt.Chart(alt.NamedData("hist")).mark_bar(opacity=0.55).encode(
         x=alt.X("dot:Q", bin=alt.Bin(maxbins=30), title="dot product"), y=alt.Y("count():Q", stack=None),
-        color="set:N").properties(height=220),
-    width="stretch",
-)
+        color="set:N").properties(height=220)
+
+
+charts.show(locality_chart, (), {"hist": hist}, width="stretch")
 st.markdown(f"**Locality L = {loc['L']:.3f}** for neuron {unit} on {dataset} (top {k}): histogram intersection "
             "over union of D_nearest (each top sentence with its k nearest neighbours by dot product) and D_top "
             "(pairs within the top k), 20 shared equal-width bins, each histogram normalised. D_random: top "
@@ -93,7 +99,14 @@ st.markdown(f"**Locality L = {loc['L']:.3f}** for neuron {unit} on {dataset} (to
             "so compare neurons here, not with the paper's scale.")
 all_l = data.locality_all(sel.run_id, sel.layer, sel.pooling, dataset, k)
 frame = pd.DataFrame({"unit": np.arange(dim), "L": all_l})
-st.altair_chart(alt.Chart(frame).mark_bar().encode(
-    x=alt.X("L:Q", bin=alt.Bin(maxbins=30), title=f"L of every neuron on {dataset}"), y="count():Q"
-).properties(height=160), width="stretch")
+
+
+def all_l_chart(dataset: str):
+    return alt.Chart(alt.NamedData("all_l")).mark_bar().encode(
+        x=alt.X("L:Q", bin=alt.Bin(maxbins=30), title=f"L of every neuron on {dataset}"), y="count():Q"
+    ).properties(height=160)
+
+
+# the axis names the dataset: one spec per dataset, whatever the neuron and k
+charts.show(all_l_chart, (dataset,), {"all_l": frame[["L"]]}, width="stretch")
 table(frame.sort_values("L", ascending=False), "locality_all_neurons", key="loc_all")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from analysis.anisotropy import (CONE_BASELINE, POOLED, STATIC_MEV, compare_runs_text, context_overlap, depth_groups,
                                  depth_trend, mark_word, relative_depth, study_findings, trend_sentence)
+from ui import charts
 from ui.db import connection
 from ui.direction import url_int
 from ui.selection import select_run
@@ -86,19 +87,27 @@ with st.expander("Definitions (formulas)", expanded=False):
                 "`anisotropy_contexts`), not the word vectors themselves.")
 
 
-def curve(df: pd.DataFrame, column: str, title: str, axis: str, height: int = 280):
+def curve_chart(column: str, title: str, axis: str, order: tuple, samples: tuple, height: int = 280):
     """One metric across layers, a line per dataset (pooled thick). Streamlit fits the whole chart into its
     frame, so ``axis`` (the y title) stays short and the legend on the side: otherwise the plot is squashed."""
-    base = alt.Chart(df).encode(
-        x=alt.X("layer_label:O", sort=order, title="layer", axis=alt.Axis(labelAngle=-30, labelLimit=120)),
+    base = alt.Chart(alt.NamedData("curve")).encode(
+        x=alt.X("layer_label:O", sort=list(order), title="layer", axis=alt.Axis(labelAngle=-30, labelLimit=120)),
         y=alt.Y(f"{column}:Q", title=axis, scale=alt.Scale(zero=False)),
-        color=alt.Color("dataset:N", sort=samples, title=None),
+        color=alt.Color("dataset:N", sort=list(samples), title=None),
         strokeDash=alt.condition(alt.datum.dataset == POOLED, alt.value([1, 0]), alt.value([5, 3])),
         strokeWidth=alt.condition(alt.datum.dataset == POOLED, alt.value(3.5), alt.value(1.5)),
-        tooltip=["dataset", "layer", "layer_name", alt.Tooltip(f"{column}:Q", format=".4f"), "n_words",
-                 "n_sentences"],
+        tooltip=["dataset:N", "layer:Q", "layer_name:N", alt.Tooltip(f"{column}:Q", format=".4f"), "n_words:Q",
+                 "n_sentences:Q"],
     )
     return (base.mark_line() + base.mark_point(size=30, filled=True)).properties(title=title, height=height)
+
+
+def curve(where, df: pd.DataFrame, column: str, title: str, axis: str) -> None:
+    """Draw ``column`` of ``df`` across layers in ``where``, shipping only the columns the chart draws or shows.
+    The spec is cached per metric, title and run (its layer order and datasets)."""
+    cols = ["layer_label", "dataset", "layer", "layer_name", column, "n_words", "n_sentences"]
+    charts.show(curve_chart, (column, title, axis, tuple(order), tuple(samples)), {"curve": df[cols]}, where=where,
+                width="stretch")
 
 
 st.subheader("Per layer, per dataset and pooled")
@@ -107,13 +116,11 @@ for raw, adj, label, short in [("self_sim", "self_sim_adj", "Self-similarity", "
                                ("intra_sim", "intra_sim_adj", "Intra-sentence similarity", "IntraSim"),
                                ("mev", "mev_adj", "Maximum explainable variance", "MEV")]:
     c1, c2 = st.columns(2)
-    c1.altair_chart(curve(layers, raw, label, short), width="stretch")
-    c2.altair_chart(curve(layers, adj, f"{label}, anisotropy-adjusted",
-                          f"{short} − {'random MEV' if raw == 'mev' else 'baseline'}"), width="stretch")
+    curve(c1, layers, raw, label, short)
+    curve(c2, layers, adj, f"{label}, anisotropy-adjusted", f"{short} − {'random MEV' if raw == 'mev' else 'baseline'}")
 c1, c2 = st.columns(2)
-c1.altair_chart(curve(layers, "baseline", "Anisotropy baseline: cosine of random words", "mean cosine"),
-                width="stretch")
-c2.altair_chart(curve(layers, "mev_random", "MEV of random word sets (the MEV baseline)", "MEV"), width="stretch")
+curve(c1, layers, "baseline", "Anisotropy baseline: cosine of random words", "mean cosine")
+curve(c2, layers, "mev_random", "MEV of random word sets (the MEV baseline)", "MEV")
 table(layers.drop(columns=["layer_label"]), "anisotropy_layers", key="aniso_layers_table")
 
 st.subheader("Does self-similarity fall with depth on this model?")
@@ -170,8 +177,9 @@ if word:
         st.markdown(f"**{word}**: in {rows['dataset'].nunique()} sample(s), "
                     f"{int(rows['n_contexts'].max())} contexts at most.")
         c1, c2 = st.columns(2)
-        c1.altair_chart(curve(rows, "self_sim", f"'{word}': self-similarity", "SelfSim"), width="stretch")
-        c2.altair_chart(curve(rows, "mev", f"'{word}': maximum explainable variance", "MEV"), width="stretch")
+        # the titles name the word (a new spec per looked-up word, not per rerun): the tests find the charts by them
+        curve(c1, rows, "self_sim", f"'{word}': self-similarity", "SelfSim")
+        curve(c2, rows, "mev", f"'{word}': maximum explainable variance", "MEV")
         table(rows.drop(columns=["layer_label", "n_sentences", "n_words"]), f"anisotropy_word_{word}",
               key="aniso_word_table")
         in_samples = [s for s in samples if s in set(rows["dataset"])]
@@ -253,13 +261,19 @@ if compare["run_id"].nunique() > 1:
                       if st.query_params.get("cmp") in {"self_sim_adj", "self_sim", "intra_sim_adj", "intra_sim",
                                                         "baseline", "mev_adj", "mev"} else 0)
     st.query_params["cmp"] = metric
-    chart = alt.Chart(both).mark_line(point=True).encode(
-        x=alt.X("depth:Q", title="relative depth (transformer: block / blocks, embedding output = 0; "
-                                  "LSTM: layer / 2)", scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
-        color=alt.Color("line:N", title="run / stream"),
-        tooltip=["run_id", "layer", "layer_name", alt.Tooltip(f"{metric}:Q", format=".4f")])
-    st.altair_chart(chart.properties(height=320), width="stretch")
+
+    def compare_chart(metric: str):
+        return alt.Chart(alt.NamedData("runs")).mark_line(point=True).encode(
+            x=alt.X("depth:Q", title="relative depth (transformer: block / blocks, embedding output = 0; "
+                                      "LSTM: layer / 2)", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
+            color=alt.Color("line:N", title="run / stream"),
+            tooltip=["run_id:N", "layer:Q", "layer_name:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
+        ).properties(height=320)
+
+    # one spec per metric of the radio (seven at most)
+    charts.show(compare_chart, (metric,), {"runs": both[["depth", metric, "line", "run_id", "layer", "layer_name"]]},
+                width="stretch")
     st.markdown(compare_runs_text(both, metric) + " Depth is not the same thing either: the LSTM has two "
                 "recurrent layers with two state streams, read left to right over characters; the transformer "
                 "stacks attention blocks over WordPieces, both directions.")

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import sentiment as an
+from ui import charts
 from ui.db import connection
 from ui.tables import table
 from warehouse import queries
@@ -105,17 +106,21 @@ else:
 
 # ---- weights (Figs. 1 and 6) ----------------------------------------------------------------------------
 st.markdown("#### Weights of the all-units classifier (Figs. 1 and 6)")
-w = units.assign(role=lambda d: d["unit"].map(lambda u: "sentiment neuron" if u == sn else "other unit"),
-                 abs_weight=lambda d: d["weight"].abs())
-st.altair_chart(
-    alt.Chart(w).mark_bar().encode(
+w = units.assign(role=lambda d: d["unit"].map(lambda u: "sentiment neuron" if u == sn else "other unit"))
+
+
+def weights_chart():
+    return alt.Chart(alt.NamedData("weights")).mark_bar().encode(
         x=alt.X("unit:Q", title="unit"), y=alt.Y("weight:Q", title="weight (standardised features)"),
         color=alt.Color("role:N", scale=alt.Scale(domain=["sentiment neuron", "other unit"],
                                                   range=["#d62728", "#9ecae1"]), title=None),
-        tooltip=["unit", "layer_name", "pooling", "neuron", alt.Tooltip("weight:Q", format="+.4f"), "weight_rank"],
-    ).properties(height=260),
-    width="stretch",
-)
+        tooltip=["unit:Q", "layer_name:N", "pooling:N", "neuron:Q", alt.Tooltip("weight:Q", format="+.4f"),
+                 "weight_rank:Q"],
+    ).properties(height=260)
+
+
+charts.show(weights_chart, (), {"weights": w[["unit", "weight", "role", "layer_name", "pooling", "neuron",
+                                               "weight_rank"]]}, width="stretch")
 second = units.sort_values("weight_rank").iloc[1] if len(units) > 1 else None
 st.markdown(
     f"The **sentiment neuron** (largest |weight|) is unit **{sn}**: neuron {int(sn_row['neuron'])} of "
@@ -144,29 +149,35 @@ acc_only = float(acc.loc["sn_only", "test_accuracy"])
 st.markdown("#### Every unit left out (Fig. 2) and every unit alone (Fig. 3)")
 c1, c2 = st.columns(2)
 marks = units.assign(role=lambda d: d["unit"].map(lambda u: "sentiment neuron" if u == sn else "other unit"))
-color = alt.Color("role:N", scale=alt.Scale(domain=["sentiment neuron", "other unit"], range=["#d62728", "#4c78a8"]),
-                  title=None)
-with c1:
-    st.altair_chart(
-        alt.Chart(marks).mark_circle(size=22).encode(
-            x=alt.X("unit:Q"), y=alt.Y("ablation_accuracy:Q", title="test accuracy without the unit",
-                                       scale=alt.Scale(zero=False)),
-            color=color, tooltip=["unit", "layer_name", "neuron", alt.Tooltip("ablation_accuracy:Q", format=".4f")])
-        + alt.Chart(pd.DataFrame({"y": [acc_all]})).mark_rule(strokeDash=[4, 3]).encode(y="y:Q"),
-        width="stretch",
+
+
+def per_unit_chart(field: str, title: str, rule_color: str | None):
+    """Each unit's accuracy (``field``), the SN in red, and a dashed reference line."""
+    color = alt.Color("role:N", scale=alt.Scale(domain=["sentiment neuron", "other unit"],
+                                                range=["#d62728", "#4c78a8"]), title=None)
+    rule = alt.Chart(alt.NamedData("ref"))
+    rule = rule.mark_rule(strokeDash=[4, 3], color=rule_color) if rule_color else rule.mark_rule(strokeDash=[4, 3])
+    return (
+        alt.Chart(alt.NamedData("units")).mark_circle(size=22).encode(
+            x=alt.X("unit:Q"), y=alt.Y(f"{field}:Q", title=title, scale=alt.Scale(zero=False)),
+            color=color, tooltip=["unit:Q", "layer_name:N", "neuron:Q", alt.Tooltip(f"{field}:Q", format=".4f")])
+        + rule.encode(y="y:Q")
     )
+
+
+def per_unit(field: str, title: str, ref: float, rule_color: str | None = None) -> None:
+    charts.show(per_unit_chart, (field, title, rule_color),
+                {"units": marks[["unit", field, "role", "layer_name", "neuron"]], "ref": pd.DataFrame({"y": [ref]})},
+                width="stretch")
+
+
+with c1:
+    per_unit("ablation_accuracy", "test accuracy without the unit", acc_all)
     st.caption(f"Dashed: all units ({100 * acc_all:.2f}%). Leaving out unit {best['ablation_unit']} helps most: "
                f"{100 * best['ablation_accuracy']:.2f}% ({100 * (best['ablation_accuracy'] - acc_all):+.2f} points); "
                f"alone that unit reaches {100 * best['ablation_unit_alone']:.2f}%.")
 with c2:
-    st.altair_chart(
-        alt.Chart(marks).mark_circle(size=22).encode(
-            x=alt.X("unit:Q"), y=alt.Y("single_accuracy:Q", title="test accuracy of the unit alone",
-                                       scale=alt.Scale(zero=False)),
-            color=color, tooltip=["unit", "layer_name", "neuron", alt.Tooltip("single_accuracy:Q", format=".4f")])
-        + alt.Chart(pd.DataFrame({"y": [acc_only]})).mark_rule(strokeDash=[4, 3], color="#d62728").encode(y="y:Q"),
-        width="stretch",
-    )
+    per_unit("single_accuracy", "test accuracy of the unit alone", acc_only, "#d62728")
     if best["rival_unit"] is not None:
         gap = 100 * (best["rival_accuracy"] - acc_only)
         st.caption(f"Dashed red: the SN alone ({100 * acc_only:.2f}%). The best other unit alone is unit "
@@ -177,15 +188,21 @@ with c2:
 st.markdown("#### Cumulative ablation in |weight| order (Fig. 4)")
 curve = an.cumulative_curve(units, acc_all)
 parity = an.parity_point(units, acc_only)
-st.altair_chart(
-    alt.Chart(curve).mark_line().encode(
-        x=alt.X("removed:Q", title="units removed (largest |weight| first)"),
-        y=alt.Y("accuracy:Q", title="test accuracy", scale=alt.Scale(zero=False)),
-        tooltip=["removed", "remaining", alt.Tooltip("accuracy:Q", format=".4f")])
-    + alt.Chart(pd.DataFrame({"y": [acc_only], "label": ["SN only"]})).mark_rule(
-        strokeDash=[4, 3], color="#d62728").encode(y="y:Q", tooltip=["label", alt.Tooltip("y:Q", format=".4f")]),
-    width="stretch",
-)
+
+
+def cumulative_chart():
+    return (
+        alt.Chart(alt.NamedData("curve")).mark_line().encode(
+            x=alt.X("removed:Q", title="units removed (largest |weight| first)"),
+            y=alt.Y("accuracy:Q", title="test accuracy", scale=alt.Scale(zero=False)),
+            tooltip=["removed:Q", "remaining:Q", alt.Tooltip("accuracy:Q", format=".4f")])
+        + alt.Chart(alt.NamedData("sn_only")).mark_rule(strokeDash=[4, 3], color="#d62728").encode(
+            y="y:Q", tooltip=["label:N", alt.Tooltip("y:Q", format=".4f")])
+    )
+
+
+charts.show(cumulative_chart, (), {"curve": curve, "sn_only": pd.DataFrame({"y": [acc_only], "label": ["SN only"]})},
+            width="stretch")
 if parity["removed"] is None:
     st.markdown(f"Accuracy stays above the SN alone ({100 * acc_only:.2f}%, dashed red) until the last unit: "
                 "no parity point.")
@@ -199,14 +216,21 @@ st.caption(f"Each step is a new classifier at the all-units classifier's C ({uni
 # ---- Fig. 5 ----------------------------------------------------------------------------------------------
 st.markdown("#### Random unit subsets vs the SN alone (Fig. 5)")
 size = int(subsets["n_units"].iloc[0]) if len(subsets) else 0
-st.altair_chart(
-    alt.Chart(subsets).mark_bar(opacity=0.8).encode(
-        x=alt.X("test_accuracy:Q", bin=alt.Bin(maxbins=40), title=f"test accuracy of {size} random units"),
-        y=alt.Y("count():Q", title="subsets"))
-    + alt.Chart(pd.DataFrame({"x": [acc_only], "label": ["SN only"]})).mark_rule(color="#d62728", size=2).encode(
-        x="x:Q", tooltip=["label", alt.Tooltip("x:Q", format=".4f")]),
-    width="stretch",
-)
+
+
+def subsets_chart(size: int):
+    return (
+        alt.Chart(alt.NamedData("subsets")).mark_bar(opacity=0.8).encode(
+            x=alt.X("test_accuracy:Q", bin=alt.Bin(maxbins=40), title=f"test accuracy of {size} random units"),
+            y=alt.Y("count():Q", title="subsets"))
+        + alt.Chart(alt.NamedData("sn_only")).mark_rule(color="#d62728", size=2).encode(
+            x="x:Q", tooltip=["label:N", alt.Tooltip("x:Q", format=".4f")])
+    )
+
+
+charts.show(subsets_chart, (size,), {"subsets": subsets[["test_accuracy"]],
+                                     "sn_only": pd.DataFrame({"x": [acc_only], "label": ["SN only"]})},
+            width="stretch")
 st.markdown(f"**{100 * share:.1f}%** of {len(subsets):,} random {size}-unit subsets beat the SN alone "
             f"({100 * acc_only:.2f}%, red); their median is {100 * subsets['test_accuracy'].median():.2f}%. "
             f"{int(subsets['has_sn'].sum())} subsets contain the SN. One C for all subsets "
@@ -225,15 +249,18 @@ if t3.empty:
     st.info("The attack was not run (sentiment.adversarial = false).")
 else:
     shown = t3.assign(features=t3["feature"].map(an.feature_label))
-    st.altair_chart(
-        alt.Chart(shown).mark_bar().encode(
+
+    def attack_chart():
+        return alt.Chart(alt.NamedData("attack")).mark_bar().encode(
             x=alt.X("attacked accuracy %:Q", scale=alt.Scale(domain=[0, 100])),
             y=alt.Y("features:N", title=None), color=alt.Color("features:N", legend=None),
             row=alt.Row("attack:N", title=None),
-            tooltip=["features", "attack", "n", alt.Tooltip("clean accuracy %:Q", format=".2f"),
+            tooltip=["features:N", "attack:N", "n:Q", alt.Tooltip("clean accuracy %:Q", format=".2f"),
                      alt.Tooltip("attacked accuracy %:Q", format=".2f"),
-                     alt.Tooltip("change (points):Q", format="+.2f")]).properties(height=70),
-    )
+                     alt.Tooltip("change (points):Q", format="+.2f")]).properties(height=70)
+
+    charts.show(attack_chart, (), {"attack": shown[["features", "attack", "n", "clean accuracy %",
+                                                    "attacked accuracy %", "change (points)"]]})
     table(shown.drop(columns=["features"]), "sentiment_table3", key="senti_t3")
     st.caption(f"\" Wonderful\" or \" Terrible\" appended to every test text (`_1`), and ten times to the "
                f"{int(drow['n_long_test'])} test texts longer than the long_chars setting (`_10`, the study's "

@@ -9,6 +9,7 @@ import streamlit as st
 
 from analysis.spans import (THRESHOLD, char_span_units, coactivation, contrast, find_matches, find_occurrences,
                             match_context, matched_words, parse_phrases, pca_2d, phrase_vector, units_on, word_spans)
+from ui import charts
 from ui import spans as ui
 from ui.db import connection
 from ui.tables import table
@@ -133,22 +134,30 @@ if len(sel):
     heat["on"] = heat["value"] >= thr
     lim = float(max(abs(heat["value"]).max(), abs(thr), 1e-6))
     width = min(1400, max(300, 12 * len(steps)))
-    x = alt.X("step:O", title=None, axis=alt.Axis(labels=False, ticks=False))
-    letters = alt.Chart(pd.DataFrame({"step": steps, "text": [t.replace(" ", "␣") for t in units_text],
-                                      "in_span": (steps >= i0) & (steps < i1)})).mark_text(fontSize=11).encode(
-        x=x, text="text:N", color=alt.condition("datum.in_span", alt.value("#d62728"), alt.value("#333")),
-        tooltip=["step", "text"]).properties(width=width, height=18)
-    cells = alt.Chart(heat).mark_rect().encode(
-        x=x, y=alt.Y("unit:O", title="unit", axis=alt.Axis(labelOverlap=False)),
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-lim, lim]),
-                        title="state"),
-        stroke=alt.condition("datum.on", alt.value("black"), alt.value(None)),
-        tooltip=["step", "text", "unit", alt.Tooltip("value:Q", format=".3f"), "on"],
-    ).properties(width=width, height=min(1000, 16 * len(show) + 10))
-    count = pd.DataFrame({"step": steps, "n_on": (states[:, sel] >= thr).sum(axis=1), "text": units_text})
-    bars = alt.Chart(count).mark_bar().encode(
-        x=x, y=alt.Y("n_on:Q", title="units on"), tooltip=["step", "text", "n_on"]).properties(width=width, height=70)
-    st.altair_chart(alt.vconcat(letters, cells, bars, spacing=2).resolve_scale(x="shared"))
+
+    def heatmap_chart(width: int, cells_height: int, lim: float):
+        # lim (the colour domain) follows the span selection; widgets further down rerun with the cached spec
+        x = alt.X("step:O", title=None, axis=alt.Axis(labels=False, ticks=False))
+        letters = alt.Chart(alt.NamedData("letters")).mark_text(fontSize=11).encode(
+            x=x, text="text:N", color=alt.condition("datum.in_span", alt.value("#d62728"), alt.value("#333")),
+            tooltip=["step:Q", "text:N"]).properties(width=width, height=18)
+        cells = alt.Chart(alt.NamedData("cells")).mark_rect().encode(
+            x=x, y=alt.Y("unit:O", title="unit", axis=alt.Axis(labelOverlap=False)),
+            color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-lim, lim]),
+                            title="state"),
+            stroke=alt.condition("datum.on", alt.value("black"), alt.value(None)),
+            tooltip=["step:Q", "text:N", "unit:Q", alt.Tooltip("value:Q", format=".3f"), "on:N"],
+        ).properties(width=width, height=cells_height)
+        bars = alt.Chart(alt.NamedData("count")).mark_bar().encode(
+            x=x, y=alt.Y("n_on:Q", title="units on"), tooltip=["step:Q", "text:N", "n_on:Q"]
+        ).properties(width=width, height=70)
+        return alt.vconcat(letters, cells, bars, spacing=2).resolve_scale(x="shared")
+
+    charts.show(heatmap_chart, (width, min(1000, 16 * len(show) + 10), lim), {
+        "letters": pd.DataFrame({"step": steps, "text": [t.replace(" ", "␣") for t in units_text],
+                                 "in_span": (steps >= i0) & (steps < i1)}),
+        "cells": heat,
+        "count": pd.DataFrame({"step": steps, "n_on": (states[:, sel] >= thr).sum(axis=1), "text": units_text})})
     st.caption(f"The selected units (rows{', first 60' if len(sel) > 60 else ''}) at every {unit_word[:-1].lower()} "
                f"of the sentence (columns; the span in red). Outlined cells are ≥ {thr:g}. Bottom: how many of the "
                f"{len(sel)} selected units are on at each step.")
@@ -204,9 +213,13 @@ if len(sel):
         st.markdown(f"**Matched words** (words overlapping each of the top {hist_n} matches, each counted once "
                     "per match)")
         shown = hist.head(30)
-        st.altair_chart(alt.Chart(shown).mark_bar().encode(
-            x=alt.X("matches:Q"), y=alt.Y("word:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
-            tooltip=["word", "matches"]).properties(height=16 * len(shown) + 10), width="stretch")
+
+        def words_chart(height: int):
+            return alt.Chart(alt.NamedData("words")).mark_bar().encode(
+                x=alt.X("matches:Q"), y=alt.Y("word:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
+                tooltip=["word:N", "matches:Q"]).properties(height=height)
+
+        charts.show(words_chart, (16 * len(shown) + 10,), {"words": shown[["word", "matches"]]}, width="stretch")
         table(hist, "span_matched_words", key="sp_words_table")
 
     # --- 3. co-activation ---
@@ -215,13 +228,14 @@ if len(sel):
         jac, n_on_steps = coactivation(block.columns(sel), thr)
         pairs = pd.DataFrame([(int(sel[i]), int(sel[j]), float(jac[i, j])) for i in range(k) for j in range(k)],
                              columns=["unit_a", "unit_b", "jaccard"])
-        st.altair_chart(
-            alt.Chart(pairs).mark_rect().encode(
+
+        def coactivation_chart(height: int):
+            return alt.Chart(alt.NamedData("pairs")).mark_rect().encode(
                 x=alt.X("unit_a:O", title="unit"), y=alt.Y("unit_b:O", title="unit"),
                 color=alt.Color("jaccard:Q", scale=alt.Scale(domain=[0, 1]), title="Jaccard"),
-                tooltip=["unit_a", "unit_b", alt.Tooltip("jaccard:Q", format=".3f")]).properties(
-                height=min(700, 24 * k + 40)),
-            width="stretch")
+                tooltip=["unit_a:Q", "unit_b:Q", alt.Tooltip("jaccard:Q", format=".3f")]).properties(height=height)
+
+        charts.show(coactivation_chart, (min(700, 24 * k + 40),), {"pairs": pairs}, width="stretch")
         off_diag = jac[~np.eye(k, dtype=bool)]
         st.caption(f"Jaccard overlap of the steps at which each unit is ≥ {thr:g}, over all {block.n_steps:,} "
                    f"stored steps. Mean over pairs: {np.nanmean(off_diag):.2f} (1 = always on together). Steps on per "
@@ -299,9 +313,16 @@ with st.expander(f"All {hidden} units"):
 coords, ratio = pca_2d(np.vstack([va, vb]))
 order = np.r_[np.flatnonzero(occ_df["set"] == "A"), np.flatnonzero(occ_df["set"] == "B")]
 pts = occ_df.drop(columns="vec").iloc[order].assign(pc1=coords[:, 0], pc2=coords[:, 1])
-st.altair_chart(alt.Chart(pts).mark_circle(size=70, opacity=0.75).encode(
-    x=alt.X("pc1:Q", title=f"PC1 ({ratio[0]:.0%} of variance)"),
-    y=alt.Y("pc2:Q", title=f"PC2 ({ratio[1]:.0%})"), color=alt.Color("set:N"),
-    tooltip=["set", "phrase", "dataset", "sentence_id", "context"]).properties(height=380), width="stretch")
+
+
+def pca_chart(x_title: str, y_title: str):
+    return alt.Chart(alt.NamedData("points")).mark_circle(size=70, opacity=0.75).encode(
+        x=alt.X("pc1:Q", title=x_title), y=alt.Y("pc2:Q", title=y_title), color=alt.Color("set:N"),
+        tooltip=["set:N", "phrase:N", "dataset:N", "sentence_id:Q", "context:N"]).properties(height=380)
+
+
+# the axis titles carry the variance shares as whole percents: they change with the contrast sets, not per rerun
+charts.show(pca_chart, (f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%})"),
+            {"points": pts[["set", "phrase", "dataset", "sentence_id", "context", "pc1", "pc2"]]}, width="stretch")
 st.caption(f"PCA of the {len(pts)} occurrence vectors (all {hidden} units, centred), coloured by set.")
 table(pts, "span_contrast_points", key="sp_contrast_points")

@@ -17,7 +17,7 @@ def identity() -> tuple:
 
 
 # Named queries whose answer is fixed for a given warehouse file: read once per file, not on every rerun.
-META_QUERIES = ("runs", "layers", "datasets", "stored_topk")
+META_QUERIES = ("runs", "layers", "datasets", "stored_topk", "span_layers")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from analysis.spans import (THRESHOLD, char_span_units, coactivation, contrast, find_matches, find_occurrences,
                             match_context, matched_words, parse_phrases, pca_2d, phrase_vector, units_on, word_spans)
-from ui import charts
+from ui import charts, data
 from ui import spans as ui
 from ui.db import connection
 from ui.tables import table
@@ -21,7 +21,7 @@ st.caption("LSTMVis (Strobelt et al. 2016): select a span of text and a threshol
            "on, see how the units co-activate, and test a hypothesis with two contrasting sets of phrases.")
 
 con = connection()
-avail = queries.span_layers(con)
+avail = data.meta("span_layers")  # sums over every stored state: read once per file
 if avail.empty:
     st.info("This warehouse has no token states. Build with the token_states stage enabled (the default; "
             "`python -m pipeline build ... --set token_states.per_dataset=500`).")
@@ -51,6 +51,9 @@ st.caption(f"Stored for **{run_id}** ({info['model_name']}), layer {layer} ({inf
            "stored states (the dashboard does not run the model).")
 block = ui.block(run_id, layer, hidden)
 keys = block.keys
+# plain arrays: pandas .at costs tens of microseconds a call, and the lists below index thousands of rows
+k_text, k_dataset, k_sid = keys["text"].to_numpy(), keys["dataset"].to_numpy(), keys["sentence_id"].to_numpy()
+k_starts, k_ends = keys["starts"].to_numpy(), keys["ends"].to_numpy()
 row_of = {(d, int(i)): r for r, (d, i) in enumerate(zip(keys["dataset"], keys["sentence_id"]))}
 
 # --- 1. sentence ---
@@ -75,8 +78,7 @@ if not options:
 with c2:
     row = st.selectbox("Sentence", options, index=options.index(wanted) if wanted in options else 0,
                        key=f"sp_sent_{q.strip()}",
-                       format_func=lambda r: f"{keys.at[r, 'dataset']} #{keys.at[r, 'sentence_id']}: "
-                                             f"{keys.at[r, 'text'][:100]}")
+                       format_func=lambda r: f"{k_dataset[r]} #{k_sid[r]}: {k_text[r][:100]}")
 sent = f"{keys.at[row, 'dataset']}:{keys.at[row, 'sentence_id']}"
 ui.set_params(q=q.strip(), sent=sent)
 text = keys.at[row, "text"]
@@ -196,8 +198,8 @@ if len(sel):
         top = m.head(int(n_show)).copy()
         ctx = []
         for r in top.itertuples():
-            st_, en_ = keys.at[r.sentence, "starts"], keys.at[r.sentence, "ends"]
-            ctx.append(match_context(keys.at[r.sentence, "text"], int(st_[r.start]), int(en_[r.end - 1])))
+            st_, en_ = k_starts[r.sentence], k_ends[r.sentence]
+            ctx.append(match_context(k_text[r.sentence], int(st_[r.start]), int(en_[r.end - 1])))
         top["left"], top["match"], top["right"] = zip(*ctx)
         lines = [f"{i + 1}. `{r.n_on}/{k}` {ui.highlight(r.left, r.match, r.right)}  ·  {r.dataset} "
                  f"#{r.sentence_id}" + ("  ·  *(the selected span)*" if r.query else "")
@@ -207,8 +209,9 @@ if len(sel):
                 "len_diff", "query"]
         table(top[cols], "span_matches", key="sp_match_table")
         hist_n = min(len(m), 500)
-        items = [(keys.at[r.sentence, "text"], int(keys.at[r.sentence, "starts"][r.start]),
-                  int(keys.at[r.sentence, "ends"][r.end - 1])) for r in m.head(hist_n).itertuples()]
+        head = m.head(hist_n)
+        items = [(k_text[i], int(k_starts[i][a]), int(k_ends[i][b - 1]))
+                 for i, a, b in zip(head["sentence"], head["start"], head["end"])]
         hist = matched_words(items)
         st.markdown(f"**Matched words** (words overlapping each of the top {hist_n} matches, each counted once "
                     "per match)")

@@ -13,6 +13,10 @@ the study's tables and into plain verdicts on its four findings:
    set's drop is its clean accuracy minus its worse accuracy under the two single-word attacks; holds when the
    final-state ([CLS] for transformers) drop is at least ``ATTACK_POINTS`` points and the mean-pooled drop is
    at most half of it.
+
+None of the four is measurable when the all-units classifier is within ``SIGNAL_POINTS`` of always answering
+the majority class: then the features carry no sentiment to delete, isolate or attack, and the verdicts would
+only describe a constant classifier.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import pandas as pd
 DELETE_POINTS = 1.0
 ALONE_POINTS = 1.0
 ATTACK_POINTS = 5.0
+SIGNAL_POINTS = 2.0
 MODEL_NAMES = {"all": "All units", "sn_deleted": "SN deleted", "sn_only": "SN only"}
 
 
@@ -157,26 +162,38 @@ def attack_drop(t3: pd.DataFrame, feature: str) -> float | None:
 
 
 def findings(acc_all: float, acc_deleted: float, acc_only: float, share: float | None,
-             drop_first: float | None, drop_mean: float | None, first_name: str = "final") -> list[dict]:
+             drop_first: float | None, drop_mean: float | None, first_name: str = "final",
+             majority: float | None = None) -> list[dict]:
     """The study's four findings on these numbers (accuracies as fractions, drops in points): each a dict
-    with finding, holds (True/False, None when not measured) and a plain statement."""
+    with finding, holds (True/False, None when not measured) and a plain statement. ``majority`` is the
+    accuracy of always answering the test split's more frequent class; when all units do not beat it by
+    SIGNAL_POINTS, no finding is measurable."""
+    label = "Final-state" if first_name == "final" else first_name.upper()
+    names = ["Deleting the SN barely hurts (Table 1)", "The SN alone is worse than all units",
+             "Most random subsets beat the SN alone (Fig. 5)",
+             f"{label} features fall to a trailing word, mean-pooled features do not (Table 3)"]
+    if majority is not None and majority == majority and 100 * (acc_all - majority) < SIGNAL_POINTS:
+        why = (f"Not measurable: all units reach {100 * acc_all:.2f}%, within {SIGNAL_POINTS:g} points of always "
+               f"answering the majority class ({100 * majority:.2f}%), so the {first_name} features carry no "
+               "sentiment here for the SN to hold or lose.")
+        return [{"finding": n, "holds": None, "statement": why} for n in names]
     out = []
     delta = 100 * (acc_all - acc_deleted)
     holds = bool(delta <= DELETE_POINTS)
     verdict = ("it barely hurts, as in the study (at most 0.66 points there)." if holds else
                f"a loss of more than {DELETE_POINTS:g} point, so here the SN carries information the other "
                "units do not.")
-    out.append({"finding": "Deleting the SN barely hurts (Table 1)", "holds": holds,
+    out.append({"finding": names[0], "holds": holds,
                 "statement": f"Deleting the SN changes test accuracy from {100 * acc_all:.2f}% to "
                              f"{100 * acc_deleted:.2f}% ({-delta:+.2f} points): {verdict}"})
     gap = 100 * (acc_all - acc_only)
     holds = bool(gap >= ALONE_POINTS)
     verdict = ("the SN alone is clearly worse, as in the study." if holds else
                f"less than {ALONE_POINTS:g} point apart, so here the SN alone is about as good as all units.")
-    out.append({"finding": "The SN alone is worse than all units", "holds": holds,
+    out.append({"finding": names[1], "holds": holds,
                 "statement": f"The SN alone reaches {100 * acc_only:.2f}%, all units {100 * acc_all:.2f}% "
                              f"({gap:.2f} points apart): {verdict}"})
-    name = "Most random subsets beat the SN alone (Fig. 5)"
+    name = names[2]
     if share is None or share != share:
         out.append({"finding": name, "holds": None, "statement": "Random subsets were not run for this feature set."})
     else:
@@ -185,8 +202,7 @@ def findings(acc_all: float, acc_deleted: float, acc_only: float, share: float |
                    "most do not, so here the SN alone beats a typical random subset.")
         out.append({"finding": name, "holds": holds,
                     "statement": f"{100 * share:.1f}% of the random subsets beat the SN alone: {verdict}"})
-    label = "Final-state" if first_name == "final" else first_name.upper()
-    name = f"{label} features fall to a trailing word, mean-pooled features do not (Table 3)"
+    name = names[3]
     if drop_first is None or drop_mean is None:
         out.append({"finding": name, "holds": None,
                     "statement": "The trailing-word attack was not run (sentiment.adversarial), or one of the two "

@@ -100,6 +100,19 @@ def test_findings_follow_the_numbers():
     assert missing[2]["holds"] is None and missing[3]["holds"] is None
 
 
+def test_findings_are_not_measured_when_all_units_do_not_beat_the_majority_class():
+    # textgenrnn final states on CR (measured): all units 64.0%, majority class 64.0%, "SN" unit 0 alone 64.0%
+    flat = an.findings(0.640, 0.640, 0.640, 0.0, 0.0, 2.9, majority=0.640)
+    assert [f["holds"] for f in flat] == [None] * 4
+    assert all("majority class (64.00%)" in f["statement"] for f in flat)
+    # 1.9 points above the majority: still within SIGNAL_POINTS (2); 2.1 points: judged as usual
+    assert [f["holds"] for f in an.findings(0.659, 0.659, 0.60, 0.9, 9.0, 1.0, majority=0.640)] == [None] * 4
+    judged = an.findings(0.661, 0.661, 0.60, 0.9, 9.0, 1.0, majority=0.640)
+    assert [f["holds"] for f in judged] == [True, True, True, True]
+    # the study's SST numbers with SST's majority (about 50%) are judged as before
+    assert [f["holds"] for f in an.findings(0.9176, 0.9187, 0.8852, 0.8, 39.6, 0.8, majority=0.5)] == [True] * 4
+
+
 def test_majority_accuracy_counts_each_test_sentence_once():
     # 3 test sentences (2 negative, 1 positive), each predicted by two feature sets and one attack row
     pred = pd.DataFrame({"feature": ["cls", "cls", "cls", "mean", "mean", "mean", "cls"],

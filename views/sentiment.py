@@ -83,6 +83,7 @@ polarity = "positive" if sn_row["weight"] > 0 else "negative"
 suite = bool(frow["suite"]) and "sn_only" in acc.index
 preds = queries.sentiment_predictions(con, run_id, dataset, penalty)
 t3 = an.table3(preds)
+majority = an.majority_accuracy(preds)
 
 # ---- verdicts -------------------------------------------------------------------------------------------
 st.markdown("#### Do the study's four findings hold here?")
@@ -91,7 +92,7 @@ if suite:
     acc_only = float(acc.loc["sn_only", "test_accuracy"])
     share = an.subset_share(subsets["test_accuracy"], acc_only)
     verdicts = an.findings(acc_all, float(acc.loc["sn_deleted", "test_accuracy"]), acc_only, share,
-                           an.attack_drop(t3, first), an.attack_drop(t3, "mean"), first)
+                           an.attack_drop(t3, first), an.attack_drop(t3, "mean"), first, majority=majority)
     for v in verdicts:
         icon = {True: "✅ holds", False: "❌ does not hold", None: "➖ not measured"}[v["holds"]]
         st.markdown(f"**{v['finding']}: {icon}.** {v['statement']}")
@@ -135,10 +136,9 @@ st.markdown(
 # ---- Table 1 ---------------------------------------------------------------------------------------------
 st.markdown("#### Table 1: all units, SN deleted, SN only")
 table(t1, "sentiment_table1", key="senti_t1")
-majority = an.majority_accuracy(preds)
 st.caption(f"Majority class on the test split: {100 * majority:.2f}% (always answering the more frequent class)"
            + (f"; all units are {100 * (acc_all - majority):+.2f} points from it"
-              + (", so these features barely carry sentiment here." if acc_all - majority < 0.02 else ".")
+              + (", so these features barely carry sentiment here." if 100 * (acc_all - majority) < an.SIGNAL_POINTS else ".")
               if majority == majority else "."))
 if not suite:
     st.stop()

@@ -1,4 +1,5 @@
 """Neuron drift page with AppTest on the small warehouse (tiny model, real pipeline)."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,16 @@ def test_a_url_with_layer_0_opens_layer_0(monkeypatch, small_warehouse):
     top = _top_table(at)
     assert top[top.dataset == "news"]["sentence_id"].tolist() == np.argsort(-x[:, 4], kind="stable")[:3].tolist()
     assert dict(at.query_params)["layer"] in (["0"], "0")
+
+
+def test_a_neuron_constant_on_every_sentence_is_said_so(monkeypatch, small_warehouse):
+    # [CLS] at the embedding output is the [CLS] token's embedding plus position 0: the same for every input
+    x, _ = _matrix(small_warehouse, "news", layer=0)
+    assert np.ptp(x[:, 4]) < 1e-6
+    at = _app(monkeypatch, small_warehouse, layer="0", pooling="cls", unit="4").run()
+    assert not at.exception
+    assert any("has the same value" in i.value and "[CLS] token's embedding" in i.value for i in at.info)
+    # a layer where the neuron varies draws its histogram instead
+    at = _app(monkeypatch, small_warehouse, layer="2", pooling="cls", unit="4").run()
+    assert not any("has the same value" in i.value for i in at.info)
+    assert any(json.loads(c.proto.spec)["layer"][0]["data"] == {"name": "hist"} for c in at.get("vega_lite_chart"))

@@ -100,3 +100,25 @@ def test_a_warehouse_without_sentiment_results_says_how_to_get_them(monkeypatch,
     at = run_page(monkeypatch, small_warehouse)
     assert any("no sentiment results" in i.value for i in at.info)
     assert any("IMDB is not available offline" in m.value for m in at.markdown)
+
+
+def test_features_that_do_not_beat_the_majority_class_get_no_verdicts(monkeypatch, senti_warehouse, tmp_path):
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "flat.duckdb"
+    shutil.copy(senti_warehouse, copy)
+    con = duckdb.connect(str(copy))
+    y = con.execute("select y from sentiment_labels where run_id = 'tiny' and dataset = 'reviews' "
+                    "and split = 'test'").df()["y"]
+    majority = max(y.mean(), 1 - y.mean())
+    # as measured for textgenrnn's final states on CR: all units exactly at the majority class
+    con.execute("update sentiment_classifiers set test_accuracy = ? where run_id = 'tiny' and dataset = 'reviews' "
+                "and feature = 'cls' and penalty = 'l2' and model = 'all'", [float(majority)])
+    con.close()
+    at = run_page(monkeypatch, copy, dataset="reviews", penalty="l2")
+    text = "\n".join(m.value for m in at.markdown)
+    assert "None of the four findings is measurable here." in text
+    assert f"majority class ({100 * majority:.2f}%)" in text
+    assert "✅" not in text and "❌" not in text

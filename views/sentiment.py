@@ -93,9 +93,12 @@ if suite:
     share = an.subset_share(subsets["test_accuracy"], acc_only)
     verdicts = an.findings(acc_all, float(acc.loc["sn_deleted", "test_accuracy"]), acc_only, share,
                            an.attack_drop(t3, first), an.attack_drop(t3, "mean"), first, majority=majority)
-    for v in verdicts:
-        icon = {True: "✅ holds", False: "❌ does not hold", None: "➖ not measured"}[v["holds"]]
-        st.markdown(f"**{v['finding']}: {icon}.** {v['statement']}")
+    if len({v["statement"] for v in verdicts}) == 1 and all(v["holds"] is None for v in verdicts):
+        st.markdown(f"**None of the four findings is measurable here.** {verdicts[0]['statement']}")
+    else:
+        for v in verdicts:
+            icon = {True: "✅ holds", False: "❌ does not hold", None: "➖ not measured"}[v["holds"]]
+            st.markdown(f"**{v['finding']}: {icon}.** {v['statement']}")
     st.caption(f"Rules (from the numbers, not hard-coded): deleting the SN costs at most {an.DELETE_POINTS:g} point; "
                f"all units beat the SN alone by at least {an.ALONE_POINTS:g} point; more than half the random "
                f"subsets beat the SN alone; one trailing word costs the {first} features at least "

@@ -30,15 +30,15 @@ ROUND_TRIP_BAR = 1.0
 def wait_idle(page, start: float, timeout: float = 120.0) -> float:
     """Seconds from ``start`` until the app is idle (the status widget gone after it has shown, or not shown
     within 250 ms) and every chart on the page is drawn."""
+    from tests.browser import charts_drawn
+
     status = page.locator('[data-testid="stStatusWidget"]')
     seen = False
     while time.perf_counter() - start < timeout:
         visible = status.count() > 0 and status.first.is_visible()
         seen = seen or visible
         if not visible and (seen or time.perf_counter() - start > 0.25):
-            charts = page.locator('[data-testid="stVegaLiteChart"]')
-            for i in range(charts.count()):
-                charts.nth(i).locator("canvas, svg").first.wait_for(state="attached", timeout=timeout * 1000)
+            charts_drawn(page, (timeout - (time.perf_counter() - start)) * 1000)
             return time.perf_counter() - start
         page.wait_for_timeout(50)
     raise TimeoutError("the app did not become idle")

@@ -93,13 +93,25 @@ def nav_pages() -> list[tuple[str, str]]:
     return out
 
 
+def charts_drawn(page, timeout: float = WALK_TIMEOUT) -> None:
+    """Wait until every chart on the page has its canvas or svg. The charts are counted afresh on each poll:
+    a rerun can leave fewer charts than the last (e.g. a constant neuron has no histogram), and waiting on a
+    chart element that the rerun removed would never end."""
+    deadline = time.time() + timeout / 1000
+    while True:
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        if all(charts.nth(i).locator("canvas, svg").count() > 0 for i in range(charts.count())):
+            return
+        if time.time() > deadline:
+            raise TimeoutError(f"{charts.count()} chart(s) on the page, not all drawn after {timeout / 1000:g} s")
+        page.wait_for_timeout(100)
+
+
 def settle(page, timeout: float = WALK_TIMEOUT) -> None:
     """Wait until the app is idle and every chart on the page is drawn."""
     page.wait_for_timeout(500)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
-    charts = page.locator('[data-testid="stVegaLiteChart"]')
-    for i in range(charts.count()):
-        charts.nth(i).locator("canvas, svg").first.wait_for(state="attached", timeout=timeout)
+    charts_drawn(page, timeout)
 
 
 def selectbox_value(box) -> str:

@@ -4,8 +4,9 @@ Building an Altair chart (``encode`` parses every channel) and converting it (``
 the Vega-Lite schema) cost 20-60 ms per chart on every rerun, most of a page's time on the neuron-drift page.
 The spec depends only on the chart's shape (marks, fields, titles), not on the data, so a page writes a
 builder function that returns the chart over named data sets (``alt.NamedData("name")``) and calls
-``show(builder, args, {"name": frame, ...})``. A builder must depend on its arguments alone: the spec is built and validated on the first call for each
-(builder, args) and the frames are attached as Vega-Lite named datasets, which Streamlit ships as Arrow.
+``show(builder, args, {"name": frame, ...})``. A builder must depend on its arguments alone: the spec is built
+and validated on the first call for each (builder, args), and the frames are attached as Vega-Lite named
+datasets, which Streamlit ships as Arrow.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def _spec(key: "_Key", args: tuple) -> dict:
         spec = key.build(*args).to_dict()
     view = spec.get("config", {}).get("view", {})
     # Altair's default theme sizes the view at 300x300; st.altair_chart drops that theme, so do we.
-    for key in ("continuousWidth", "continuousHeight"):
-        view.pop(key, None)
+    for option in ("continuousWidth", "continuousHeight"):
+        view.pop(option, None)
     if "view" in spec.get("config", {}) and not view:
         del spec["config"]["view"]
     if "config" in spec and not spec["config"]:

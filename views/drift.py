@@ -40,8 +40,6 @@ rand = random_baseline(scores, k, seed=0)
 rand = rand.merge(queries.sentence_texts(con, rand)[["dataset", "sentence_id", "text"]])
 
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
-hist = score_histograms(scores)
-cut = top.groupby("dataset", as_index=False)["value"].min()
 
 
 def histogram_chart(kind: str, k: int):
@@ -60,15 +58,17 @@ def histogram_chart(kind: str, k: int):
     )
 
 
-spread = float(scores["value"].max() - scores["value"].min()) if len(scores) else 0.0
-if spread <= 1e-6 * max(1.0, float(scores["value"].abs().max() if len(scores) else 0.0)):
+values = scores["value"]
+if values.max() - values.min() <= 1e-6 * max(1.0, values.abs().max()):
     # e.g. [CLS] at the embedding output: the same token embedding for every sentence, so no ranking exists
-    st.info(f"{direction.label} has the same value ({float(scores['value'].iloc[0]):+.6f}) on all {len(scores):,} "
+    st.info(f"{direction.label} has the same value ({float(values.iloc[0]):+.6f}) on all {len(scores):,} "
             f"sentences here, so its top and bottom sentences are arbitrary (ties go to the lowest sentence id)."
             + (" At the embedding output the [CLS] vector is the [CLS] token's embedding, identical for every input."
                if sel.layer == 0 and sel.pooling == "cls" else ""))
 else:
-    charts.show(histogram_chart, (direction.kind, k), {"hist": hist, "cut": cut}, width="stretch")
+    cut = top.groupby("dataset", as_index=False)["value"].min()
+    charts.show(histogram_chart, (direction.kind, k), {"hist": score_histograms(scores), "cut": cut},
+                width="stretch")
     st.caption(f"Score distribution per dataset (density, so sizes do not matter); dashed: each dataset's top-{k} "
                f"cut-off. {len(scores):,} sentences.")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -53,25 +54,48 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def score_histograms(scores: pd.DataFrame, bins: int = 40) -> pd.DataFrame:
-    """Per-dataset density histograms of a direction's scores on shared bin edges.
+# Bins of a neuron's per-dataset histogram, on the page and in the warehouse's neuron_histograms.
+HIST_BINS = 40
 
-    scores: columns dataset, value. Returns columns dataset, bin_start, bin_end, count, density, where
-    density = count / (n_dataset * bin_width), so each dataset's histogram integrates to 1 and datasets of
-    different sizes can be overlaid.
-    """
-    values = scores["value"].to_numpy(dtype=np.float64)
-    lo, hi = float(values.min()), float(values.max())
+
+def value_histogram(values, bins: int = HIST_BINS) -> tuple[float, float, np.ndarray]:
+    """(lo, hi, counts [bins]) of one dataset's scores: ``bins`` equal-width bins from the minimum to the
+    maximum, the last bin closed (np.histogram's). A constant input (hi == lo) puts every value in bin 0."""
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
-        hi = lo + 1e-9
-    edges = np.linspace(lo, hi, bins + 1)
-    width = edges[1] - edges[0]
-    rows = []
-    for dataset, group in scores.groupby("dataset", sort=True):
-        counts, _ = np.histogram(group["value"].to_numpy(dtype=np.float64), bins=edges)
-        rows.append(pd.DataFrame({"dataset": dataset, "bin_start": edges[:-1], "bin_end": edges[1:],
-                                  "count": counts, "density": counts / (len(group) * width)}))
-    return pd.concat(rows, ignore_index=True)
+        counts = np.zeros(bins, dtype=np.int64)
+        counts[0] = len(v)
+        return lo, hi, counts
+    counts, _ = np.histogram(v, bins=bins, range=(lo, hi))
+    return lo, hi, counts
+
+
+def histogram_frame(hists: pd.DataFrame) -> pd.DataFrame:
+    """Per-dataset histograms (columns dataset, lo, hi, counts: a list per row, as value_histogram gives or
+    neuron_histograms stores) as one long frame: dataset, bin_start, bin_end, count, density.
+
+    density = count / (n_dataset * bin_width), so each dataset's histogram integrates to 1 and datasets of
+    different sizes can be overlaid. Each dataset keeps its own bins (its own range at full resolution).
+    A dataset on which the score is constant has no bin width and is left out.
+    """
+    parts = []
+    for dataset, lo, hi, counts in zip(hists["dataset"], hists["lo"], hists["hi"], hists["counts"]):
+        counts = np.asarray(counts, dtype=np.int64)
+        if hi <= lo:
+            continue
+        edges = np.linspace(lo, hi, len(counts) + 1)
+        parts.append(pd.DataFrame({"dataset": dataset, "bin_start": edges[:-1], "bin_end": edges[1:],
+                                   "count": counts, "density": counts / (counts.sum() * (edges[1] - edges[0]))}))
+    if not parts:
+        return pd.DataFrame(columns=["dataset", "bin_start", "bin_end", "count", "density"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def score_histograms(scores: pd.DataFrame, bins: int = HIST_BINS) -> pd.DataFrame:
+    """histogram_frame of value_histogram per dataset. scores: columns dataset, value."""
+    rows = [(dataset, *value_histogram(group["value"], bins)) for dataset, group in scores.groupby("dataset", sort=True)]
+    return histogram_frame(pd.DataFrame(rows, columns=["dataset", "lo", "hi", "counts"]))
 
 
 def range_overlap(ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:
@@ -108,13 +132,21 @@ def overlap_share(extremes: pd.DataFrame) -> tuple[float, int]:
     return (hits / total if total else float("nan")), total
 
 
+def random_draw(dataset: str, n: int, m: int, seed: int) -> np.ndarray:
+    """m positions out of 0..n-1, uniform without replacement: the first m of a permutation seeded by
+    (seed, crc32 of the dataset's name). So a shorter draw is a prefix of a longer one, and a dataset's draw
+    does not depend on which other datasets are chosen (the warehouse stores it once, in random_sentences)."""
+    rng = np.random.default_rng([seed, zlib.crc32(dataset.encode())])
+    return rng.permutation(n)[:m]
+
+
 def random_baseline(scores: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
-    """k sentences drawn uniformly at random (seeded) from each dataset, with their scores, highest first."""
+    """k sentences drawn uniformly at random (random_draw over each dataset's sentences in sentence_id order),
+    with their scores, highest first. scores: columns dataset, sentence_id, value."""
     picks = []
-    for i, (dataset, group) in enumerate(scores.groupby("dataset", sort=True)):
-        rng = np.random.default_rng([seed, i])
-        idx = rng.choice(len(group), size=min(k, len(group)), replace=False)
-        picks.append(group.iloc[idx])
+    for dataset, group in scores.groupby("dataset", sort=True):
+        group = group.sort_values("sentence_id", kind="stable")
+        picks.append(group.iloc[random_draw(dataset, len(group), k, seed)])
     out = pd.concat(picks, ignore_index=True)
     return out.sort_values(["dataset", "value"], ascending=[True, False], ignore_index=True)
 

@@ -89,7 +89,7 @@ def _previous(target: Path):
     if not target.exists():
         return None
     try:
-        con = warehouse.connect_read_only(target)
+        con = warehouse.connect_read_only(target, versions=warehouse.REUSABLE_VERSIONS)
     except warehouse.WarehouseError:
         return None  # unknown version or unreadable: rebuild from scratch, replace it at the end
     try:
@@ -125,7 +125,8 @@ def build(cfg: BuildConfig, log=print) -> BuildReport:
         manifest = _manifest_hash(cfg, hashes, {**stage_hashes, **{f"{s}:{r}": h for (s, r), (_, h)
                                                                    in run_stages.items()}})
         prev = _previous(target)
-        if prev and prev["meta"].get("manifest_hash") == manifest:
+        if (prev and prev["meta"].get("manifest_hash") == manifest
+                and prev["meta"].get("schema_version") == str(warehouse.SCHEMA_VERSION)):
             report.up_to_date = True
             report.reused = sorted(stage_hashes)
             report.seconds = time.time() - t0

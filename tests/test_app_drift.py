@@ -30,8 +30,13 @@ def _matrix(path, dataset, layer=2, pooling="cls"):
     return x, texts
 
 
+def _shown(at, which):
+    shown = next(df.value for df in at.dataframe if "list" in df.value.columns)
+    return shown[shown["list"] == which].drop(columns="list").reset_index(drop=True)
+
+
 def _top_table(at):
-    return next(df.value for df in at.dataframe if "rank" in df.value.columns)
+    return _shown(at, "top")
 
 
 def test_neuron_top_k_per_dataset_matches_numpy(monkeypatch, small_warehouse):
@@ -140,3 +145,44 @@ def test_a_neuron_constant_on_every_sentence_is_said_so(monkeypatch, small_wareh
     at = _app(monkeypatch, small_warehouse, layer="2", pooling="cls", unit="4").run()
     assert not any("has the same value" in i.value for i in at.info)
     assert any(json.loads(c.proto.spec)["layer"][0]["data"] == {"name": "hist"} for c in at.get("vega_lite_chart"))
+
+
+def _chart_frame(at, name):
+    import pyarrow as pa
+
+    for c in at.get("vega_lite_chart"):
+        for ds in c.proto.datasets:
+            if ds.name == name:
+                return pa.ipc.open_stream(ds.data.data).read_pandas()
+    raise AssertionError(f"no chart dataset {name}")
+
+
+def test_histogram_and_random_baseline_match_numpy(monkeypatch, small_warehouse):
+    # a neuron: from neuron_histograms; a random direction: from its scores. Same random sentences for both.
+    from analysis.drift import random_draw
+
+    at = _app(monkeypatch, small_warehouse, unit="6", k="4").run()
+    assert not at.exception
+    hist = _chart_frame(at, "hist")
+    rand = _shown(at, "random")
+    w = random_direction(3, 32)
+    at_dir = _app(monkeypatch, small_warehouse, dir="random", seed="3", k="4").run()
+    assert not at_dir.exception
+    rand_dir = _shown(at_dir, "random")
+    hist_dir = _chart_frame(at_dir, "hist")
+    for dataset in ("news", "questions", "pairs"):
+        x, texts = _matrix(small_warehouse, dataset)
+        for frame, s in ((hist, x[:, 6]), (hist_dir, x @ w)):
+            counts, edges = np.histogram(s, bins=40)
+            mine = frame[frame.dataset == dataset]
+            assert mine["count"].tolist() == counts.tolist()
+            np.testing.assert_allclose(mine["bin_start"], edges[:-1], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose((mine["density"] * (mine["bin_end"] - mine["bin_start"])).sum(), 1.0)
+        drawn = random_draw(dataset, len(x), 4, seed=0)
+        for frame, s in ((rand, x[:, 6]), (rand_dir, x @ w)):
+            mine = frame[frame.dataset == dataset]
+            assert sorted(mine["sentence_id"]) == sorted(drawn.tolist())
+            order = drawn[np.argsort(-s[drawn], kind="stable")]  # shown highest first
+            assert mine["sentence_id"].tolist() == order.tolist()
+            np.testing.assert_allclose(mine["value"], s[order], rtol=1e-4, atol=1e-6)
+            assert mine["text"].tolist() == [texts[i] for i in order]

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from analysis.drift import (extremes_from_scores, one_hot, overlap_share, parse_vector, random_baseline,
-                            random_direction, range_overlap, score_histograms)
+                            random_direction, range_overlap, score_histograms, histogram_frame,
+                            random_draw, value_histogram)
 
 
 def test_random_direction_is_a_reproducible_unit_vector():
@@ -59,9 +60,34 @@ def test_histograms_integrate_to_one_per_dataset():
     for _, g in h.groupby("dataset"):
         assert (g["density"] * (g["bin_end"] - g["bin_start"])).sum() == pytest.approx(1.0)
     assert h.groupby("dataset")["count"].sum().to_dict() == {"a": 100, "b": 30}
-    ref, _ = np.histogram(scores.loc[scores.dataset == "b", "value"], bins=np.linspace(
-        scores.value.min(), scores.value.max(), 21))
+    # each dataset on its own 20 bins from its min to its max
+    b = scores.loc[scores.dataset == "b", "value"]
+    ref, edges = np.histogram(b, bins=np.linspace(b.min(), b.max(), 21))
     assert h.loc[h.dataset == "b", "count"].tolist() == ref.tolist()
+    np.testing.assert_allclose(h.loc[h.dataset == "b", "bin_start"], edges[:-1])
+
+
+def test_value_histogram_constant_and_histogram_frame_drops_it():
+    lo, hi, counts = value_histogram(np.full(7, 2.5), bins=4)
+    assert (lo, hi, counts.tolist()) == (2.5, 2.5, [7, 0, 0, 0])
+    frame = histogram_frame(pd.DataFrame({"dataset": ["c", "v"], "lo": [2.5, 0.0], "hi": [2.5, 2.0],
+                                          "counts": [[7, 0, 0, 0], [1, 1, 0, 2]]}))
+    assert frame["dataset"].unique().tolist() == ["v"]
+    # density = count / (n * width): 4 values, width 0.5
+    assert frame["density"].tolist() == [0.5, 0.5, 0.0, 1.0]
+
+
+def test_random_draw_prefix_and_independent_of_other_datasets():
+    long, short = random_draw("news", 100, 30, seed=0), random_draw("news", 100, 10, seed=0)
+    assert short.tolist() == long[:10].tolist()
+    assert len(set(long.tolist())) == 30 and long.min() >= 0 and long.max() < 100
+    assert random_draw("wiki", 100, 10, seed=0).tolist() != short.tolist()
+    a = pd.DataFrame({"dataset": "news", "sentence_id": np.arange(100)[::-1], "value": np.arange(100.0)})
+    b = pd.DataFrame({"dataset": "aaa", "sentence_id": np.arange(5), "value": np.arange(5.0)})
+    alone = random_baseline(a, 10, seed=0)
+    with_other = random_baseline(pd.concat([b, a]), 10, seed=0)
+    assert sorted(alone["sentence_id"]) == sorted(short.tolist())  # positions in sentence_id order are ids
+    assert with_other[with_other.dataset == "news"].reset_index(drop=True).equals(alone)
 
 
 def test_extremes_from_scores_match_argsort():

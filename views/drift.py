@@ -3,7 +3,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analysis.drift import extremes_from_scores, random_baseline, range_overlap, score_histograms
+from analysis.drift import (HIST_BINS, extremes_from_scores, histogram_frame, random_baseline, range_overlap,
+                            score_histograms)
 from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
 from ui import charts, data
 from ui.db import connection
@@ -23,21 +24,32 @@ direction = select_direction(dim)
 all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 datasets, k = select_datasets_and_k(all_ds, key="drift_k")
 
-if direction.unit is not None:
-    scores = queries.neuron_scores(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
+stored_k = data.meta("stored_topk")
+if direction.unit is not None and k <= stored_k:
+    # Everything precomputed per neuron (neuron_topk, neuron_histograms): a few rows, no scan of the vectors.
+    top, bottom = queries.neuron_extremes(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k)
+    hists = queries.neuron_histogram(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
+    rand = queries.random_sentences(con, sel.run_id, sel.layer, sel.pooling, datasets, k, direction.unit)
+    lo, hi = float(hists["lo"].min()), float(hists["hi"].max())
+    n_scored = int(sum(int(sum(c)) for c in hists["counts"]))
+    hist = histogram_frame(hists)
 else:
-    scores = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
-if direction.unit is not None and k <= data.meta("stored_topk"):
-    # Precomputed per-neuron extremes: no scan of the vectors.
-    top = queries.neuron_top(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k)
-    bottom = queries.neuron_top(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k, "bottom")
-else:
+    if direction.unit is not None:
+        scores = queries.neuron_scores(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
+    else:
+        scores = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
     top = extremes_from_scores(scores, k, "top")
     bottom = extremes_from_scores(scores, k, "bottom")
-    top = top.merge(queries.sentence_texts(con, top)[["dataset", "sentence_id", "text"]])
-    bottom = bottom.merge(queries.sentence_texts(con, bottom)[["dataset", "sentence_id", "text"]])
-rand = random_baseline(scores, k, seed=0)
-rand = rand.merge(queries.sentence_texts(con, rand)[["dataset", "sentence_id", "text"]])
+    if k <= stored_k:  # the same random sentences as a neuron gets, scored by this direction
+        rand = queries.random_sentences(con, sel.run_id, sel.layer, sel.pooling, datasets, k).drop(columns="value")
+        rand = rand.merge(scores, on=["dataset", "sentence_id"])
+    else:
+        rand = random_baseline(scores, k, seed=0)
+    lo, hi, n_scored = float(scores["value"].min()), float(scores["value"].max()), len(scores)
+    hist = score_histograms(scores)
+top, bottom, rand = data.with_texts(top), data.with_texts(bottom), data.with_texts(rand)
+rand = rand.sort_values(["dataset", "value"], ascending=[True, False], ignore_index=True)[
+    ["dataset", "sentence_id", "value", "text"]]
 
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
 
@@ -58,19 +70,17 @@ def histogram_chart(kind: str, k: int):
     )
 
 
-values = scores["value"]
-if values.max() - values.min() <= 1e-6 * max(1.0, values.abs().max()):
+if hi - lo <= 1e-6 * max(1.0, abs(lo), abs(hi)):
     # e.g. [CLS] at the embedding output: the same token embedding for every sentence, so no ranking exists
-    st.info(f"{direction.label} has the same value ({float(values.iloc[0]):+.6f}) on all {len(scores):,} "
+    st.info(f"{direction.label} has the same value ({lo:+.6f}) on all {n_scored:,} "
             f"sentences here, so its top and bottom sentences are arbitrary (ties go to the lowest sentence id)."
             + (" At the embedding output the [CLS] vector is the [CLS] token's embedding, identical for every input."
                if sel.layer == 0 and sel.pooling == "cls" else ""))
 else:
     cut = top.groupby("dataset", as_index=False)["value"].min()
-    charts.show(histogram_chart, (direction.kind, k), {"hist": score_histograms(scores), "cut": cut},
-                width="stretch")
-    st.caption(f"Score distribution per dataset (density, so sizes do not matter); dashed: each dataset's top-{k} "
-               f"cut-off. {len(scores):,} sentences.")
+    charts.show(histogram_chart, (direction.kind, k), {"hist": hist, "cut": cut}, width="stretch")
+    st.caption(f"Score distribution per dataset ({HIST_BINS} bins over each dataset's own range; density, so "
+               f"sizes do not matter); dashed: each dataset's top-{k} cut-off. {n_scored:,} sentences.")
 
 
 def sentence_lists(frame: pd.DataFrame) -> dict[str, str]:
@@ -96,10 +106,10 @@ for start in range(0, len(datasets), per_row):
             with st.expander(f"{k} random sentences (baseline)"):
                 st.markdown(rand_md.get(name, ""))
 
-with st.expander("All shown sentences as tables"):
-    table(top, "drift_top", key="drift_top_table")
-    table(bottom, "drift_bottom", key="drift_bottom_table")
-    table(rand, "drift_random", key="drift_random_table")
+with st.expander("All shown sentences as a table"):
+    shown = pd.concat([top.assign(list="top"), bottom.assign(list="bottom"), rand.assign(list="random")],
+                      ignore_index=True)[["list", "dataset", "rank", "sentence_id", "value", "text"]]
+    table(shown, "drift_sentences", key="drift_sentences_table")
 
 st.subheader(f"Do the top-{k} score ranges overlap?")
 ranges = top.groupby("dataset")["value"].agg(["min", "max"])

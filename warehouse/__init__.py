@@ -9,7 +9,11 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# Older versions whose every table is in this one, unchanged (4 only added neuron_histograms and
+# random_sentences): a build may reuse such a file's work and computes only what it lacks. The dashboard
+# still reads SCHEMA_VERSION only.
+REUSABLE_VERSIONS = (3, SCHEMA_VERSION)
 SCHEMA_DIR = Path(__file__).parent / "schema"
 QUERY_DIR = Path(__file__).parent / "queries"
 DEFAULT_PATH = "warehouse/illusion.duckdb"
@@ -61,9 +65,9 @@ def file_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return int(row[0]) if row and str(row[0]).isdigit() else None
 
 
-def check_version(con: duckdb.DuckDBPyConnection, path) -> None:
+def check_version(con: duckdb.DuckDBPyConnection, path, versions=(SCHEMA_VERSION,)) -> None:
     v = file_schema_version(con)
-    if v != SCHEMA_VERSION:
+    if v not in versions:
         found = "no schema version" if v is None else f"schema version {v}"
         raise WarehouseError(f"{path}: {found}, this code reads version {SCHEMA_VERSION}; "
                              f"rebuild it with `python -m pipeline build`")
@@ -73,8 +77,8 @@ def check_version(con: duckdb.DuckDBPyConnection, path) -> None:
 ALIAS = "illusion"
 
 
-def connect_read_only(path, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-    """Open a warehouse read-only and check its schema version.
+def connect_read_only(path, config: dict | None = None, versions=(SCHEMA_VERSION,)) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse read-only and check that its schema version is one of ``versions``.
 
     The file is ATTACHed (read-only, as catalog ``illusion``, made the default with USE) to a fresh in-memory
     database instead of being opened with ``duckdb.connect(path)``: DuckDB caches one database instance per
@@ -94,7 +98,7 @@ def connect_read_only(path, config: dict | None = None) -> duckdb.DuckDBPyConnec
         con.close()
         raise WarehouseError(f"{path}: cannot be opened as a DuckDB file ({e})") from None
     try:
-        check_version(con, path)
+        check_version(con, path, versions)
     except WarehouseError:
         con.close()
         raise

@@ -13,6 +13,8 @@ UNIQUE = {
     "sentence_tokens": ["run_id", "dataset", "sentence_id", "token"],
     "activations": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
     "neuron_topk": ["run_id", "layer", "pooling", "dataset", "unit", "side"],
+    "neuron_histograms": ["run_id", "layer", "pooling", "dataset", "unit"],
+    "random_sentences": ["run_id", "dataset"],
     "stage_log": ["stage", "key"],
     "separability": ["run_id", "layer", "pooling"],
     "separability_confusion": ["run_id", "layer", "pooling", "true_dataset", "predicted_dataset"],
@@ -58,6 +60,9 @@ FOREIGN = [
     ("(select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)", ["dataset", "sentence_id"],
      "sentences", ["dataset", "sentence_id"]),
     ("neuron_topk", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("neuron_histograms", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("(select dataset, unnest(sentence_ids) as sentence_id from random_sentences)", ["dataset", "sentence_id"],
+     "sentences", ["dataset", "sentence_id"]),
     ("separability", ["run_id", "layer"], "layers", ["run_id", "layer"]),
     ("umap_coords", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
     ("umap_coords", ["run_id", "layer"], "layers", ["run_id", "layer"]),
@@ -153,6 +158,12 @@ def contract_queries() -> list[tuple[str, str]]:
                 "group by dataset) s using (dataset) where coalesce(s.n, 0) <> d.n_sentences"))
     out.append(("neuron_topk lists have equal lengths",
                 "select count(*) from neuron_topk where len(sentence_ids) <> len(vals) or len(vals) = 0"))
+    out.append(("neuron_histograms counts sum to the dataset's sentences",
+                "select count(*) from neuron_histograms h join datasets d using (dataset) "
+                "where list_sum(h.counts) <> d.n_sentences"))
+    out.append(("neuron_histograms random_vals match random_sentences",
+                "select count(*) from neuron_histograms h left join random_sentences r using (run_id, dataset) "
+                "where len(h.random_vals) <> coalesce(len(r.sentence_ids), -1)"))
     out.append(("activations.vec has hidden_size values",
                 "select count(*) from activations a join runs r using (run_id) where len(a.vec) <> r.hidden_size"))
     # --- attention (issue 6) ---

@@ -62,6 +62,29 @@ def neuron_top(con, run_id: str, layer: int, pooling: str, unit: int, datasets: 
                datasets=list(datasets))
 
 
+def neuron_extremes(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str],
+                    k: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(top, bottom) in one query: dataset, rank, sentence_id, value, as neuron_top without the text."""
+    df = run(con, "neuron_extremes", run_id=run_id, layer=layer, pooling=pooling, unit=int(unit), k=int(k),
+             datasets=list(datasets))
+    side = df.pop("side").to_numpy()
+    return (df[side == "top"].reset_index(drop=True), df[side == "bottom"].reset_index(drop=True))
+
+
+def neuron_histogram(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
+    """Per chosen dataset: lo, hi and counts (a list) of the neuron's precomputed histogram (neuron_histograms)."""
+    return run(con, "neuron_histogram", run_id=run_id, layer=layer, pooling=pooling, unit=int(unit),
+               datasets=list(datasets))
+
+
+def random_sentences(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str], k: int,
+                     unit: int | None = None) -> pd.DataFrame:
+    """The first k sentences of each dataset's stored random draw: dataset, draw (1-based), sentence_id and
+    value, neuron ``unit``'s stored activation on it (NaN when unit is None)."""
+    return run(con, "random_sentences", run_id=run_id, layer=layer, pooling=pooling,
+               unit=None if unit is None else int(unit), k=int(k), datasets=list(datasets))
+
+
 def direction_top(con, run_id: str, layer: int, pooling: str, direction: Sequence[float],
                   datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
     return run(con, "direction_top", run_id=run_id, layer=layer, pooling=pooling,
@@ -78,6 +101,15 @@ def neuron_scores(con, run_id: str, layer: int, pooling: str, unit: int, dataset
     """Every sentence's activation of neuron ``unit`` (0-based): direction_scores with a one-hot, cheaper."""
     return run(con, "neuron_scores", run_id=run_id, layer=layer, pooling=pooling, unit=int(unit),
                datasets=list(datasets))
+
+
+def all_texts(con):
+    """Every sentence's text as an Arrow table (dataset, sentence_id, text), in (dataset, sentence_id) order."""
+    cur = warehouse.cursor(con)
+    try:
+        return cur.sql(sql("all_texts")).to_arrow_table()
+    finally:
+        cur.close()
 
 
 def sentence_texts(con, keys: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import warehouse
 
 # The per-run stages, in the order they run. Each name is a module of this package.
 RUN_STAGES = (
+    "histograms",       # the drift page's per-neuron histograms and random baseline
     "separability",
     "anisotropy",
     "token_states",     # issue 7

@@ -1,0 +1,34 @@
+-- Schema version 4: per-neuron score histograms and a fixed random-sentence baseline, so that the drift page
+-- answers a neuron change from a few small rows instead of scanning the layer's activations.
+
+create table neuron_histograms (
+    run_id varchar not null,
+    layer integer not null,
+    pooling varchar not null,
+    dataset varchar not null,
+    unit integer not null,
+    lo double not null,
+    hi double not null,
+    counts integer[] not null,
+    random_vals float[] not null
+);
+comment on table neuron_histograms is 'For every neuron and dataset: the histogram of its activations over all of the dataset''s sentences (equal-width bins from lo to hi, the last bin closed, as numpy.histogram), and its values on the dataset''s fixed random sentences (random_sentences). Unique key: (run_id, layer, pooling, dataset, unit).';
+comment on column neuron_histograms.run_id is 'The run.';
+comment on column neuron_histograms.layer is 'Layer index.';
+comment on column neuron_histograms.pooling is 'Pooling (as in activations).';
+comment on column neuron_histograms.dataset is 'The dataset.';
+comment on column neuron_histograms.unit is 'Neuron index, 0-based (activations.vec[unit + 1]).';
+comment on column neuron_histograms.lo is 'The lowest activation in the dataset: the left edge of the first bin.';
+comment on column neuron_histograms.hi is 'The highest activation: the right edge of the last bin (hi = lo: constant, every sentence in bin 1).';
+comment on column neuron_histograms.counts is 'Sentences per bin (40 bins by default); they sum to the dataset''s sentence count.';
+comment on column neuron_histograms.random_vals is 'The activation on each of random_sentences.sentence_ids of this run and dataset, in the same order.';
+
+create table random_sentences (
+    run_id varchar not null,
+    dataset varchar not null,
+    sentence_ids integer[] not null
+);
+comment on table random_sentences is 'The random-sentence baseline of the drift page: per dataset, a seeded uniform draw without replacement of k = config topk sentences (numpy default_rng([seed, crc32(dataset)]).permutation, first k; any prefix is itself a uniform draw). The same for every run of a build; stored per run so a run''s rows travel together. Unique key: (run_id, dataset).';
+comment on column random_sentences.run_id is 'The run.';
+comment on column random_sentences.dataset is 'The dataset.';
+comment on column random_sentences.sentence_ids is 'The drawn sentences (sentences.sentence_id), in draw order.';

@@ -79,23 +79,51 @@ def histogram_frame(hists: pd.DataFrame) -> pd.DataFrame:
     different sizes can be overlaid. Each dataset keeps its own bins (its own range at full resolution).
     A dataset on which the score is constant has no bin width and is left out.
     """
-    parts = []
-    for dataset, lo, hi, counts in zip(hists["dataset"], hists["lo"], hists["hi"], hists["counts"]):
-        counts = np.asarray(counts, dtype=np.int64)
-        if hi <= lo:
-            continue
-        edges = np.linspace(lo, hi, len(counts) + 1)
-        parts.append(pd.DataFrame({"dataset": dataset, "bin_start": edges[:-1], "bin_end": edges[1:],
-                                   "count": counts, "density": counts / (counts.sum() * (edges[1] - edges[0]))}))
-    if not parts:
-        return pd.DataFrame(columns=["dataset", "bin_start", "bin_end", "count", "density"])
-    return pd.concat(parts, ignore_index=True)
+    keep = (hists["hi"] > hists["lo"]).to_numpy()
+    if not keep.any():
+        return pd.DataFrame({"dataset": pd.Series(dtype=object), "bin_start": pd.Series(dtype=float),
+                             "bin_end": pd.Series(dtype=float), "count": pd.Series(dtype=np.int64),
+                             "density": pd.Series(dtype=float)})
+    counts = np.array([np.asarray(c, dtype=np.int64) for c in hists["counts"][keep]])  # [D, bins]
+    lo, hi = hists["lo"].to_numpy(np.float64)[keep], hists["hi"].to_numpy(np.float64)[keep]
+    bins = counts.shape[1]
+    edges = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, bins + 1)[None, :]  # [D, bins + 1]
+    width = (hi - lo) / bins
+    return pd.DataFrame({
+        "dataset": np.repeat(hists["dataset"].to_numpy()[keep], bins),
+        "bin_start": edges[:, :-1].ravel(), "bin_end": edges[:, 1:].ravel(), "count": counts.ravel(),
+        "density": (counts / (counts.sum(axis=1, keepdims=True) * width[:, None])).ravel()})
 
 
 def score_histograms(scores: pd.DataFrame, bins: int = HIST_BINS) -> pd.DataFrame:
     """histogram_frame of value_histogram per dataset. scores: columns dataset, value."""
     rows = [(dataset, *value_histogram(group["value"], bins)) for dataset, group in scores.groupby("dataset", sort=True)]
     return histogram_frame(pd.DataFrame(rows, columns=["dataset", "lo", "hi", "counts"]))
+
+
+def neuron_view(layer: dict[str, dict], unit: int, datasets: list[str], k: int) -> dict[str, pd.DataFrame]:
+    """One neuron's part of a per-layer block (warehouse.queries.neuron_layer) for the chosen datasets: ``hist``
+    (dataset, lo, hi, counts) and ``top``, ``bottom``, ``random`` (dataset, rank, sentence_id, value), the first
+    k of each stored list (rank 1 = most extreme; for random, the draw order)."""
+    names = [d for d in datasets if d in layer]
+    hist = pd.DataFrame({"dataset": names, "lo": [float(layer[d]["lo"][unit]) for d in names],
+                         "hi": [float(layer[d]["hi"][unit]) for d in names],
+                         "counts": [layer[d]["counts"][unit] for d in names]})
+
+    def long(ids_of, vals_of) -> pd.DataFrame:
+        ids = [ids_of(layer[d])[:k] for d in names]
+        vals = [vals_of(layer[d])[:k] for d in names]
+        n = [len(i) for i in ids]
+        return pd.DataFrame({
+            "dataset": np.repeat(np.array(names, dtype=object), n),
+            "rank": np.concatenate([np.arange(1, m + 1) for m in n]) if names else np.zeros(0, np.int64),
+            "sentence_id": np.concatenate(ids) if names else np.zeros(0, np.int64),
+            "value": np.concatenate(vals) if names else np.zeros(0, np.float32)})
+
+    return {"hist": hist,
+            "top": long(lambda b: b["top_ids"][unit], lambda b: b["top_vals"][unit]),
+            "bottom": long(lambda b: b["bottom_ids"][unit], lambda b: b["bottom_vals"][unit]),
+            "random": long(lambda b: b["random_ids"], lambda b: b["random_vals"][unit])}
 
 
 def range_overlap(ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:

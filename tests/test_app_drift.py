@@ -186,3 +186,20 @@ def test_histogram_and_random_baseline_match_numpy(monkeypatch, small_warehouse)
             assert mine["sentence_id"].tolist() == order.tolist()
             np.testing.assert_allclose(mine["value"], s[order], rtol=1e-4, atol=1e-6)
             assert mine["text"].tolist() == [texts[i] for i in order]
+
+
+def test_the_list_switch_shows_bottom_or_random_sentences_and_is_in_the_url(monkeypatch, small_warehouse):
+    from analysis.drift import random_draw
+
+    x, texts = _matrix(small_warehouse, "news")
+    lowest = int(np.argsort(x[:, 2], kind="stable")[0])
+    at = _app(monkeypatch, small_warehouse, unit="2", k="3", ds="news", list="bottom").run()
+    assert not at.exception
+    assert any(h.value == "Bottom 3 per dataset" for h in at.subheader)
+    assert any(texts[lowest] in m.value and f"{x[lowest, 2]:+.3f}" in m.value for m in at.markdown)
+    at = _app(monkeypatch, small_warehouse, unit="2", k="3", ds="news", list="random").run()
+    assert not at.exception
+    drawn = random_draw("news", len(x), 3, seed=0)
+    col = next(m.value for m in at.markdown if m.value.startswith("**news**"))
+    assert all(texts[i] in col for i in drawn)
+    assert dict(at.query_params)["list"] in (["random"], "random")

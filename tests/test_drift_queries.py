@@ -2,7 +2,7 @@
 import numpy as np
 
 import warehouse
-from analysis.drift import HIST_BINS, one_hot, random_direction, random_draw
+from analysis.drift import HIST_BINS, neuron_view, one_hot, random_direction, random_draw
 from warehouse import queries
 
 DATASETS = ["news", "questions", "pairs"]
@@ -51,57 +51,50 @@ def test_direction_scores_match_numpy(small_warehouse):
     np.testing.assert_allclose(got["value"], x[got["row"]] @ w, rtol=1e-5, atol=1e-6)
 
 
-def test_neuron_histograms_match_numpy_per_dataset(small_warehouse):
+def test_neuron_layer_blocks_match_numpy(small_warehouse):
     con = warehouse.connect_read_only(small_warehouse)
     try:
-        for layer, pooling, unit in ((2, "cls", 5), (1, "mean", 30)):
+        for layer, pooling in ((2, "cls"), (1, "mean")):
             x, keys = _vectors(con, layer, pooling)
-            got = queries.neuron_histogram(con, "tiny", layer, pooling, unit, DATASETS).set_index("dataset")
-            assert sorted(got.index) == sorted(DATASETS)
+            got = queries.neuron_layer(con, "tiny", layer, pooling)
+            assert list(got) == sorted(DATASETS)
             for name in DATASETS:
-                col = x[(keys["dataset"] == name).to_numpy(), unit]
-                ref, edges = np.histogram(col, bins=HIST_BINS)  # numpy's own default range: min to max
-                assert got.at[name, "counts"].tolist() == ref.tolist()
-                assert (got.at[name, "lo"], got.at[name, "hi"]) == (edges[0], edges[-1])
+                rows = (keys["dataset"] == name).to_numpy()
+                xd, b = x[rows], got[name]
+                assert b["counts"].shape == (32, HIST_BINS) and b["top_ids"].shape == (32, 5)
+                for unit in (0, 5, 31):
+                    ref, edges = np.histogram(xd[:, unit], bins=HIST_BINS)  # numpy's default range: min to max
+                    assert b["counts"][unit].tolist() == ref.tolist()
+                    assert (b["lo"][unit], b["hi"][unit]) == (edges[0], edges[-1])
+                    order = np.argsort(-xd[:, unit], kind="stable")
+                    np.testing.assert_allclose(b["top_vals"][unit], xd[order[:5], unit], rtol=1e-6)
+                    np.testing.assert_allclose(b["bottom_vals"][unit], np.sort(xd[:, unit])[:5], rtol=1e-6)
+                    # the build's seed is 0 (the config default); sentence ids are positions in the dataset
+                    assert b["random_ids"].tolist() == random_draw(name, len(xd), 5, seed=0).tolist()
+                    np.testing.assert_allclose(b["random_vals"][unit], xd[b["random_ids"], unit], rtol=1e-6)
+            ref_top = queries.neuron_top(con, "tiny", layer, pooling, 7, ["news"], 5)
+            assert got["news"]["top_ids"][7].tolist() == ref_top["sentence_id"].tolist()
     finally:
         con.close()
 
 
-def test_random_sentences_are_the_seeded_draw_with_their_activations(small_warehouse):
+def test_neuron_view_takes_the_first_k_of_the_chosen_datasets(small_warehouse):
     con = warehouse.connect_read_only(small_warehouse)
     try:
-        x, keys = _vectors(con, 2, "cls")
-        got = queries.random_sentences(con, "tiny", 2, "cls", DATASETS, 3, unit=7)
-        no_unit = queries.random_sentences(con, "tiny", 2, "cls", ["news"], 5)
+        block = queries.neuron_layer(con, "tiny", 2, "cls")
+        ref_bottom = queries.neuron_top(con, "tiny", 2, "cls", 3, ["pairs", "news"], 4, "bottom")
+        draw = queries.random_sentences(con, "tiny", ["news"], 3)
     finally:
         con.close()
-    row = {(d, int(i)): r for r, (d, i) in enumerate(zip(keys["dataset"], keys["sentence_id"]))}
-    for name in DATASETS:
-        mine = got[got["dataset"] == name]
-        n = int((keys["dataset"] == name).sum())
-        # the build's seed is 0 (the config default); ids are positions in the dataset
-        assert mine["sentence_id"].tolist() == random_draw(name, n, 3, seed=0).tolist()
-        assert mine["draw"].tolist() == [1, 2, 3]
-        np.testing.assert_allclose(mine["value"], [x[row[(name, int(i))], 7] for i in mine["sentence_id"]],
-                                   rtol=1e-6)
-    # k = the stored topk (5): the whole draw; no unit: no values
-    assert no_unit["sentence_id"].tolist() == random_draw("news", 24, 5, seed=0).tolist()
-    assert no_unit["value"].isna().all()
-
-
-def test_neuron_extremes_are_neuron_top_of_both_sides(small_warehouse):
-    con = warehouse.connect_read_only(small_warehouse)
-    try:
-        top, bottom = queries.neuron_extremes(con, "tiny", 2, "cls", 3, DATASETS, 4)
-        ref_top = queries.neuron_top(con, "tiny", 2, "cls", 3, DATASETS, 4)
-        ref_bottom = queries.neuron_top(con, "tiny", 2, "cls", 3, DATASETS, 4, "bottom")
-        x, keys = _vectors(con, 2, "cls")
-    finally:
-        con.close()
-    assert top.equals(ref_top.drop(columns="text")) and bottom.equals(ref_bottom.drop(columns="text"))
-    news = x[(keys["dataset"] == "news").to_numpy(), 3]
-    np.testing.assert_allclose(top[top.dataset == "news"]["value"], np.sort(news)[::-1][:4], rtol=1e-6)
-    np.testing.assert_allclose(bottom[bottom.dataset == "news"]["value"], np.sort(news)[:4], rtol=1e-6)
+    view = neuron_view(block, 3, ["pairs", "news"], 4)
+    assert view["hist"]["dataset"].tolist() == ["pairs", "news"]
+    bottom = view["bottom"].sort_values(["dataset", "rank"], ignore_index=True)
+    assert bottom[["dataset", "rank", "sentence_id"]].equals(
+        ref_bottom[["dataset", "rank", "sentence_id"]].astype(bottom[["dataset", "rank", "sentence_id"]].dtypes))
+    np.testing.assert_allclose(bottom["value"], ref_bottom["value"], rtol=1e-6)
+    news = view["random"][view["random"]["dataset"] == "news"]
+    assert news["sentence_id"].tolist()[:3] == draw["sentence_id"].tolist() == random_draw("news", 24, 3, 0).tolist()
+    assert news["rank"].tolist() == [1, 2, 3, 4]
 
 
 def test_all_texts_are_every_sentence_in_order(small_warehouse):

@@ -20,13 +20,16 @@ def identity() -> tuple:
 META_QUERIES = ("runs", "layers", "datasets", "stored_topk", "span_layers")
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+# cache_resource, not cache_data: every rerun of every session reads these, and cache_data unpickles a fresh
+# copy each time. The frames are shared, so callers must not modify them.
+@st.cache_resource(max_entries=256, show_spinner=False)
 def _meta(ident: tuple, name: str, args: tuple):
     return getattr(queries, name)(connection(), *args)
 
 
 def meta(name: str, *args):
-    """``queries.<name>(con, *args)`` for the small per-file tables in META_QUERIES, cached per warehouse file."""
+    """``queries.<name>(con, *args)`` for the small per-file tables in META_QUERIES, cached per warehouse file.
+    Shared by every session: read it, do not modify it."""
     if name not in META_QUERIES:
         raise ValueError(f"{name} is not a per-file query; call warehouse.queries.{name} directly")
     return _meta(identity(), name, args)
@@ -40,6 +43,17 @@ def _layer(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple)
 def layer_matrix(run_id: str, layer: int, pooling: str, datasets: list[str]):
     """(x float32 [N, H], keys[dataset, sentence_id]); shared, do not modify."""
     return _layer(identity(), run_id, layer, pooling, tuple(datasets))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _neuron_layer(ident: tuple, run_id: str, layer: int, pooling: str) -> dict:
+    return queries.neuron_layer(connection(), run_id, layer, pooling)
+
+
+def neuron_layer(run_id: str, layer: int, pooling: str) -> dict:
+    """queries.neuron_layer for one layer, read once per file and shared by every session (a few MB per layer):
+    a neuron change on the drift page then costs no query at all. Do not modify it."""
+    return _neuron_layer(identity(), run_id, layer, pooling)
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every neuron…")

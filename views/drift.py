@@ -3,8 +3,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analysis.drift import (HIST_BINS, extremes_from_scores, histogram_frame, random_baseline, range_overlap,
-                            score_histograms)
+from analysis.drift import (HIST_BINS, extremes_from_scores, histogram_frame, neuron_view, random_baseline,
+                            range_overlap, score_histograms)
 from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
 from ui import charts, data
 from ui.db import connection
@@ -26,12 +26,11 @@ datasets, k = select_datasets_and_k(all_ds, key="drift_k")
 
 stored_k = data.meta("stored_topk")
 if direction.unit is not None and k <= stored_k:
-    # Everything precomputed per neuron (neuron_topk, neuron_histograms): a few rows, no scan of the vectors.
-    top, bottom = queries.neuron_extremes(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets, k)
-    hists = queries.neuron_histogram(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
-    rand = queries.random_sentences(con, sel.run_id, sel.layer, sel.pooling, datasets, k, direction.unit)
+    # Everything precomputed per neuron (neuron_topk, neuron_histograms), read once per layer: no query here.
+    view = neuron_view(data.neuron_layer(sel.run_id, sel.layer, sel.pooling), direction.unit, datasets, k)
+    top, bottom, rand, hists = view["top"], view["bottom"], view["random"], view["hist"]
     lo, hi = float(hists["lo"].min()), float(hists["hi"].max())
-    n_scored = int(sum(int(sum(c)) for c in hists["counts"]))
+    n_scored = int(sum(int(c.sum()) for c in hists["counts"]))
     hist = histogram_frame(hists)
 else:
     if direction.unit is not None:
@@ -41,7 +40,7 @@ else:
     top = extremes_from_scores(scores, k, "top")
     bottom = extremes_from_scores(scores, k, "bottom")
     if k <= stored_k:  # the same random sentences as a neuron gets, scored by this direction
-        rand = queries.random_sentences(con, sel.run_id, sel.layer, sel.pooling, datasets, k).drop(columns="value")
+        rand = queries.random_sentences(con, sel.run_id, datasets, k)
         rand = rand.merge(scores, on=["dataset", "sentence_id"])
     else:
         rand = random_baseline(scores, k, seed=0)
@@ -92,19 +91,20 @@ def sentence_lists(frame: pd.DataFrame) -> dict[str, str]:
 
 
 rand = rand.assign(rank=rand.groupby("dataset").cumcount() + 1)
-top_md, bottom_md, rand_md = sentence_lists(top), sentence_lists(bottom), sentence_lists(rand)
-st.subheader(f"Top {k} per dataset")
+lists = {"top": (f"Top {k}", top), "bottom": (f"Bottom {k}", bottom),
+         "random": (f"{k} random sentences (the baseline)", rand)}
+which = st.query_params.get("list", "top")
+which = st.segmented_control("Sentences per dataset", list(lists), format_func=lambda w: lists[w][0],
+                             default=which if which in lists else "top", key="drift_list") or "top"
+st.query_params["list"] = which
+title, frame = lists[which]
+st.subheader(f"{title} per dataset")
+md = sentence_lists(frame)
 per_row = 3
 for start in range(0, len(datasets), per_row):
     cols = st.columns(per_row)
     for col, name in zip(cols, datasets[start:start + per_row]):
-        with col:
-            st.markdown(f"**{name}**")
-            st.markdown(top_md.get(name, ""))
-            with st.expander(f"bottom {k}"):
-                st.markdown(bottom_md.get(name, ""))
-            with st.expander(f"{k} random sentences (baseline)"):
-                st.markdown(rand_md.get(name, ""))
+        col.markdown(f"**{name}**\n\n" + md.get(name, ""))
 
 with st.expander("All shown sentences as a table"):
     shown = pd.concat([top.assign(list="top"), bottom.assign(list="bottom"), rand.assign(list="random")],

@@ -62,27 +62,42 @@ def neuron_top(con, run_id: str, layer: int, pooling: str, unit: int, datasets: 
                datasets=list(datasets))
 
 
-def neuron_extremes(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str],
-                    k: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(top, bottom) in one query: dataset, rank, sentence_id, value, as neuron_top without the text."""
-    df = run(con, "neuron_extremes", run_id=run_id, layer=layer, pooling=pooling, unit=int(unit), k=int(k),
-             datasets=list(datasets))
-    side = df.pop("side").to_numpy()
-    return (df[side == "top"].reset_index(drop=True), df[side == "bottom"].reset_index(drop=True))
+def neuron_layer(con, run_id: str, layer: int, pooling: str) -> dict[str, dict]:
+    """Every neuron's stored histogram, extremes and random-sentence values for one layer and pooling, as numpy
+    blocks per dataset (H units, B bins, K = the dataset's stored list length, topk or fewer if it is smaller):
+    {dataset: {lo, hi [H]; counts [H, B]; top_ids, top_vals, bottom_ids, bottom_vals, random_vals [H, K];
+    random_ids [K]}}, datasets sorted. Empty when the warehouse has none for this layer."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    cur = warehouse.cursor(con)
+    try:
+        t = cur.sql(sql("neuron_layer"), params={"run_id": run_id, "layer": layer, "pooling": pooling}).to_arrow_table()
+    finally:
+        cur.close()
+    names = t.column("dataset").to_numpy(zero_copy_only=False)
+    out = {}
+    for name in dict.fromkeys(names.tolist()):
+        rows = np.flatnonzero(names == name)
+        part = t.slice(int(rows[0]), len(rows))  # contiguous: ordered by dataset, unit
+        h = part.num_rows
+
+        def block(col: str, dtype, part=part, h=h) -> np.ndarray:
+            flat = pc.list_flatten(part.column(col).combine_chunks()).to_numpy(zero_copy_only=False)
+            return flat.astype(dtype).reshape(h, -1)
+
+        out[name] = {"lo": part.column("lo").to_numpy(), "hi": part.column("hi").to_numpy(),
+                     "counts": block("counts", np.int64), "top_ids": block("top_ids", np.int64),
+                     "top_vals": block("top_vals", np.float32), "bottom_ids": block("bottom_ids", np.int64),
+                     "bottom_vals": block("bottom_vals", np.float32),
+                     "random_vals": block("random_vals", np.float32),
+                     "random_ids": block("random_ids", np.int64)[0]}
+    return out
 
 
-def neuron_histogram(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
-    """Per chosen dataset: lo, hi and counts (a list) of the neuron's precomputed histogram (neuron_histograms)."""
-    return run(con, "neuron_histogram", run_id=run_id, layer=layer, pooling=pooling, unit=int(unit),
-               datasets=list(datasets))
-
-
-def random_sentences(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str], k: int,
-                     unit: int | None = None) -> pd.DataFrame:
-    """The first k sentences of each dataset's stored random draw: dataset, draw (1-based), sentence_id and
-    value, neuron ``unit``'s stored activation on it (NaN when unit is None)."""
-    return run(con, "random_sentences", run_id=run_id, layer=layer, pooling=pooling,
-               unit=None if unit is None else int(unit), k=int(k), datasets=list(datasets))
+def random_sentences(con, run_id: str, datasets: Sequence[str], k: int) -> pd.DataFrame:
+    """The first k sentences of each dataset's stored random draw: dataset, draw (1-based), sentence_id."""
+    return run(con, "random_sentences", run_id=run_id, k=int(k), datasets=list(datasets))
 
 
 def direction_top(con, run_id: str, layer: int, pooling: str, direction: Sequence[float],

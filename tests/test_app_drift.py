@@ -30,13 +30,9 @@ def _matrix(path, dataset, layer=2, pooling="cls"):
     return x, texts
 
 
-def _shown(at, which):
-    shown = next(df.value for df in at.dataframe if "list" in df.value.columns)
-    return shown[shown["list"] == which].drop(columns="list").reset_index(drop=True)
-
-
 def _top_table(at):
-    return _shown(at, "top")
+    """The sentence table of the list shown (top unless the URL says list=bottom or list=random)."""
+    return next(df.value for df in at.dataframe if "rank" in df.value.columns)
 
 
 def test_neuron_top_k_per_dataset_matches_numpy(monkeypatch, small_warehouse):
@@ -161,14 +157,14 @@ def test_histogram_and_random_baseline_match_numpy(monkeypatch, small_warehouse)
     # a neuron: from neuron_histograms; a random direction: from its scores. Same random sentences for both.
     from analysis.drift import random_draw
 
-    at = _app(monkeypatch, small_warehouse, unit="6", k="4").run()
+    at = _app(monkeypatch, small_warehouse, unit="6", k="4", list="random").run()
     assert not at.exception
     hist = _chart_frame(at, "hist")
-    rand = _shown(at, "random")
+    rand = _top_table(at)
     w = random_direction(3, 32)
-    at_dir = _app(monkeypatch, small_warehouse, dir="random", seed="3", k="4").run()
+    at_dir = _app(monkeypatch, small_warehouse, dir="random", seed="3", k="4", list="random").run()
     assert not at_dir.exception
-    rand_dir = _shown(at_dir, "random")
+    rand_dir = _top_table(at_dir)
     hist_dir = _chart_frame(at_dir, "hist")
     for dataset in ("news", "questions", "pairs"):
         x, texts = _matrix(small_warehouse, dataset)

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.drift import one_hot, parse_vector, random_direction
+from ui.selection import set_params
 
 KINDS = {"neuron": "Neuron", "random": "Random direction", "vector": "Pasted vector"}
 
@@ -31,7 +32,7 @@ def url_int(label: str, param: str, default: int, lo: int, hi: int, key: str, wh
     """A number input whose value comes from and goes back to ``st.query_params[param]`` (bad values: default)."""
     default = min(max(default, lo), hi)
     value = where.number_input(label, lo, hi, _int_param(param, default, lo, hi), key=key, **kwargs)
-    st.query_params[param] = str(value)
+    set_params(**{param: str(value)})
     return int(value)
 
 
@@ -54,14 +55,14 @@ def select_direction(dim: int) -> Direction:
     if kind == "neuron":
         unit = st.number_input(f"Neuron (0 to {dim - 1})", 0, dim - 1, _int_param("unit", 0, 0, dim - 1),
                                key=f"dir_unit_{dim}")
-        st.query_params.update({"dir": kind, "unit": str(unit)})
+        set_params(dir=kind, unit=str(unit))
         for stale in ("seed", "vec"):
             qp.pop(stale, None)
         return Direction(kind, one_hot(int(unit), dim), int(unit), f"neuron {unit}")
     if kind == "random":
         seed = st.number_input("Seed (the direction's id)", 0, 2**31 - 1, _int_param("seed", 0, 0, 2**31 - 1),
                                key="dir_seed")
-        st.query_params.update({"dir": kind, "seed": str(seed)})
+        set_params(dir=kind, seed=str(seed))
         for stale in ("unit", "vec"):
             qp.pop(stale, None)
         return Direction(kind, random_direction(int(seed), dim), None, f"random:{seed}")
@@ -75,7 +76,7 @@ def select_direction(dim: int) -> Direction:
     except ValueError as e:
         st.error(str(e))
         st.stop()
-    st.query_params.update({"dir": kind, "vec": ",".join(f"{v:.6g}" for v in vec)})
+    set_params(dir=kind, vec=",".join(f"{v:.6g}" for v in vec))
     for stale in ("unit", "seed"):
         qp.pop(stale, None)
     return Direction(kind, vec, None, "pasted vector")
@@ -87,5 +88,5 @@ def select_datasets(all_datasets: list[str]) -> list[str]:
     if not chosen:
         st.info("Choose at least one dataset.")
         st.stop()
-    st.query_params["ds"] = ",".join(chosen)
+    set_params(ds=",".join(chosen))
     return chosen

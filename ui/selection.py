@@ -17,6 +17,15 @@ class Selection:
     run: dict
 
 
+def set_params(**values: str) -> None:
+    """Write ``values`` into st.query_params (the URL). Each write sends the browser a message, so only the
+    ones that differ from the URL the rerun came with are written, in one update (a rerun that changes one
+    widget sends one message, not one per parameter)."""
+    changed = {k: v for k, v in values.items() if st.query_params.get(k) != v}
+    if changed:
+        st.query_params.update(changed)
+
+
 def _param(name: str, options: list, cast=str, default=None):
     """The URL's value of ``name`` when it is one of ``options``, else ``default`` (0 is a value, not a miss)."""
     raw = st.query_params.get(name)
@@ -46,5 +55,5 @@ def select_run(con, where=st.sidebar) -> Selection:
     poolings = list(run["poolings"])
     pooling = where.selectbox("Pooling", poolings, key=f"sel_pooling_{run_id}",
                               index=poolings.index(_param("pooling", poolings, default=poolings[0])))
-    st.query_params.update({"run": run_id, "layer": str(layer), "pooling": pooling})
+    set_params(run=run_id, layer=str(layer), pooling=pooling)
     return Selection(run_id, int(layer), names[layer], pooling, run)

@@ -9,7 +9,7 @@ from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, par
 from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets_and_k, select_direction
-from ui.selection import select_run
+from ui.selection import select_run, set_params
 from ui.tables import table
 from warehouse import queries
 
@@ -46,9 +46,8 @@ else:
         rand = random_baseline(scores, k, seed=0)
     lo, hi, n_scored = float(scores["value"].min()), float(scores["value"].max()), len(scores)
     hist = score_histograms(scores)
-top, bottom, rand = data.with_texts(top), data.with_texts(bottom), data.with_texts(rand)
 rand = rand.sort_values(["dataset", "value"], ascending=[True, False], ignore_index=True)[
-    ["dataset", "sentence_id", "value", "text"]]
+    ["dataset", "sentence_id", "value"]]
 
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
 
@@ -96,20 +95,19 @@ lists = {"top": (f"Top {k}", top), "bottom": (f"Bottom {k}", bottom),
 which = st.query_params.get("list", "top")
 which = st.segmented_control("Sentences per dataset", list(lists), format_func=lambda w: lists[w][0],
                              default=which if which in lists else "top", key="drift_list") or "top"
-st.query_params["list"] = which
+set_params(list=which)
 title, frame = lists[which]
+frame = data.with_texts(frame)[["dataset", "rank", "sentence_id", "value", "text"]]
 st.subheader(f"{title} per dataset")
 md = sentence_lists(frame)
 per_row = 3
-for start in range(0, len(datasets), per_row):
-    cols = st.columns(per_row)
-    for col, name in zip(cols, datasets[start:start + per_row]):
+# one row of columns, datasets i, i + 3, ... stacked in column i (one st.columns call however many datasets)
+for i, col in enumerate(st.columns(per_row)):
+    for name in datasets[i::per_row]:
         col.markdown(f"**{name}**\n\n" + md.get(name, ""))
 
-with st.expander("All shown sentences as a table"):
-    shown = pd.concat([top.assign(list="top"), bottom.assign(list="bottom"), rand.assign(list="random")],
-                      ignore_index=True)[["list", "dataset", "rank", "sentence_id", "value", "text"]]
-    table(shown, "drift_sentences", key="drift_sentences_table")
+with st.expander(f"{title} per dataset as a table"):
+    table(frame, f"drift_{which}", key=f"drift_{which}_table")
 
 st.subheader(f"Do the top-{k} score ranges overlap?")
 ranges = top.groupby("dataset")["value"].agg(["min", "max"])

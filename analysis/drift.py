@@ -104,7 +104,7 @@ def score_histograms(scores: pd.DataFrame, bins: int = HIST_BINS) -> pd.DataFram
 def neuron_view(layer: dict[str, dict], unit: int, datasets: list[str], k: int) -> dict[str, pd.DataFrame]:
     """One neuron's part of a per-layer block (warehouse.queries.neuron_layer) for the chosen datasets: ``hist``
     (dataset, lo, hi, counts) and ``top``, ``bottom``, ``random`` (dataset, rank, sentence_id, value), the first
-    k of each stored list (rank 1 = most extreme; for random, the draw order)."""
+    k of each stored list (rank 1 = most extreme; random: the draw's first k, highest value first)."""
     names = [d for d in datasets if d in layer]
     hist = pd.DataFrame({"dataset": names, "lo": [float(layer[d]["lo"][unit]) for d in names],
                          "hi": [float(layer[d]["hi"][unit]) for d in names],
@@ -120,10 +120,13 @@ def neuron_view(layer: dict[str, dict], unit: int, datasets: list[str], k: int) 
             "sentence_id": np.concatenate(ids) if names else np.zeros(0, np.int64),
             "value": np.concatenate(vals) if names else np.zeros(0, np.float32)})
 
+    def by_value(b: dict) -> np.ndarray:  # the draw's first k, highest value first
+        return np.argsort(-b["random_vals"][unit][:k], kind="stable")
+
     return {"hist": hist,
             "top": long(lambda b: b["top_ids"][unit], lambda b: b["top_vals"][unit]),
             "bottom": long(lambda b: b["bottom_ids"][unit], lambda b: b["bottom_vals"][unit]),
-            "random": long(lambda b: b["random_ids"], lambda b: b["random_vals"][unit])}
+            "random": long(lambda b: b["random_ids"][:k][by_value(b)], lambda b: b["random_vals"][unit][:k][by_value(b)])}
 
 
 def range_overlap(ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:

@@ -35,6 +35,16 @@ def meta(name: str, *args):
     return _meta(identity(), name, args)
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _run_infos(ident: tuple) -> dict[str, dict]:
+    return {row["run_id"]: row for row in queries.runs(connection()).to_dict("records")}
+
+
+def run_info(run_id: str) -> dict:
+    """The run's row of ``runs`` as a dict, read once per file (shared: do not modify)."""
+    return _run_infos(identity())[run_id]
+
+
 @st.cache_resource(max_entries=3, show_spinner="Reading the layer's vectors…")
 def _layer(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple):
     return queries.layer_matrix(connection(), run_id, layer, pooling, datasets)

@@ -44,7 +44,7 @@ def select_run(con, where=st.sidebar) -> Selection:
         st.stop()
     run_id = where.selectbox("Model run", run_ids, key="sel_run",
                              index=run_ids.index(_param("run", run_ids, default=run_ids[0])))
-    run = runs.set_index("run_id").loc[run_id].to_dict()
+    run = data.run_info(run_id)
     layers = data.meta("layers", run_id)
     layer_ids = layers["layer"].tolist()
     names = dict(zip(layers["layer"], layers["name"]))

@@ -46,8 +46,9 @@ else:
         rand = random_baseline(scores, k, seed=0)
     lo, hi, n_scored = float(scores["value"].min()), float(scores["value"].max()), len(scores)
     hist = score_histograms(scores)
-rand = rand.sort_values(["dataset", "value"], ascending=[True, False], ignore_index=True)[
-    ["dataset", "sentence_id", "value"]]
+    rand = rand.sort_values(["dataset", "value"], ascending=[True, False], ignore_index=True)
+    rand = rand.assign(rank=rand.groupby("dataset").cumcount() + 1)[["dataset", "rank", "sentence_id", "value"]]
+ranges = top.groupby("dataset")["value"].agg(["min", "max"])
 
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
 
@@ -75,7 +76,7 @@ if hi - lo <= 1e-6 * max(1.0, abs(lo), abs(hi)):
             + (" At the embedding output the [CLS] vector is the [CLS] token's embedding, identical for every input."
                if sel.layer == 0 and sel.pooling == "cls" else ""))
 else:
-    cut = top.groupby("dataset", as_index=False)["value"].min()
+    cut = ranges["min"].rename("value").reset_index()
     charts.show(histogram_chart, (direction.kind, k), {"hist": hist, "cut": cut}, width="stretch")
     st.caption(f"Score distribution per dataset ({HIST_BINS} bins over each dataset's own range; density, so "
                f"sizes do not matter); dashed: each dataset's top-{k} cut-off. {n_scored:,} sentences.")
@@ -89,7 +90,6 @@ def sentence_lists(frame: pd.DataFrame) -> dict[str, str]:
     return {d: "\n".join(lines) for d, lines in out.items()}
 
 
-rand = rand.assign(rank=rand.groupby("dataset").cumcount() + 1)
 lists = {"top": (f"Top {k}", top), "bottom": (f"Bottom {k}", bottom),
          "random": (f"{k} random sentences (the baseline)", rand)}
 which = st.query_params.get("list", "top")
@@ -110,7 +110,6 @@ with st.expander(f"{title} per dataset as a table"):
     table(frame, f"drift_{which}", key=f"drift_{which}_table")
 
 st.subheader(f"Do the top-{k} score ranges overlap?")
-ranges = top.groupby("dataset")["value"].agg(["min", "max"])
 overlap = range_overlap({d: (r["min"], r["max"]) for d, r in ranges.iterrows()})
 
 

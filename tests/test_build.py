@@ -446,23 +446,23 @@ def test_build_replaces_a_warehouse_of_unknown_version(cfg_for, tmp_path):
 
 
 def test_a_version_3_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path):
-    """Version 4 only added neuron_histograms and random_sentences: a build over a version-3 file copies its
-    extraction and computes those two; the dashboard itself refuses the version-3 file."""
+    """Version 4 only added neuron_histograms, random_sentences and sentence_distances: a build over a
+    version-3 file copies its extraction and computes those; the dashboard itself refuses the version-3 file."""
     cfg = cfg_for("questions", "news")
     build(cfg, **QUIET)
     target = tmp_path / "w.duckdb"
     before = fetch(target, "select * from neuron_histograms order by all")
     con = duckdb.connect(str(target))
-    con.execute("drop table neuron_histograms")
-    con.execute("drop table random_sentences")
-    con.execute("delete from stage_log where stage = 'histograms'")
+    for table in ("neuron_histograms", "random_sentences", "sentence_distances"):
+        con.execute(f"drop table {table}")
+    con.execute("delete from stage_log where stage in ('histograms', 'distances')")
     con.execute("update meta set value = '3' where key = 'schema_version'")
     con.close()
     with pytest.raises(warehouse.WarehouseError, match="schema version 3"):
         warehouse.connect_read_only(target)
     report = build(cfg, **QUIET)
     assert sorted(report.reused) == ["tiny/news", "tiny/questions"] and report.computed == []
-    assert report.stages["histograms"] == {"tiny": "computed"}
+    assert report.stages["histograms"] == report.stages["distances"] == {"tiny": "computed"}
     assert report.stages["separability"] == {"tiny": "reused"}
     assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "4"
     assert fetch(target, "select * from neuron_histograms order by all") == before

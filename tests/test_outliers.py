@@ -61,3 +61,25 @@ def test_outlier_share_on_a_hand_example():
     assert per["slots"].tolist() == [6, 4]
     assert outlier_share(counts, dist, 0.01, groups) == pytest.approx(0.2)
     assert math.isnan(outlier_share(np.zeros(3), np.arange(3.0)))
+
+
+def test_the_build_stores_every_sentences_mean_distance(small_warehouse):
+    """pipeline/stages/distances.py against scipy's cdist on the same vectors, per dataset."""
+    from scipy.spatial.distance import cdist
+
+    import warehouse
+    from warehouse import queries
+
+    con = warehouse.connect_read_only(small_warehouse)
+    try:
+        for layer, pooling in ((2, "cls"), (0, "mean")):
+            got = queries.sentence_distances(con, "tiny", layer, pooling, ["news", "pairs", "questions"])
+            x, keys = queries.layer_matrix(con, "tiny", layer, pooling, ["news", "pairs", "questions"])
+            assert got[["dataset", "sentence_id"]].equals(keys[["dataset", "sentence_id"]])
+            for name in ("news", "pairs", "questions"):
+                rows = (keys["dataset"] == name).to_numpy()
+                xd = x[rows].astype(np.float64)
+                ref = cdist(xd, xd).sum(axis=1) / (len(xd) - 1)
+                np.testing.assert_allclose(got.loc[rows, "mean_distance"], ref, rtol=1e-4, atol=1e-5)
+    finally:
+        con.close()

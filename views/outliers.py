@@ -3,7 +3,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analysis.outliers import distance_rank, mean_distance, n_outliers, outlier_shares
+from analysis.outliers import distance_rank, n_outliers, outlier_shares
 from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets_and_k
@@ -16,13 +16,14 @@ PAPER_SHARE = 0.48  # QQP, BERT-base, top 10 of 768 neurons
 N_MOST_DISTANT = 20  # "the 20 most distant QQP sentences all have at least 11 top activations"
 
 
-@st.cache_data(max_entries=8, show_spinner="Measuring every sentence's mean distance to its dataset…")
+@st.cache_data(max_entries=8, show_spinner=False)
 def _distances(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple) -> pd.DataFrame:
-    x, keys = data.layer_matrix(run_id, layer, pooling, list(datasets))
-    groups = keys["dataset"].to_numpy()
-    d = mean_distance(x, groups)
-    return keys.assign(mean_distance=d, distance_rank=distance_rank(d, groups),
-                       sentences=keys.groupby("dataset")["sentence_id"].transform("size").to_numpy())
+    # computed by the build (pipeline/stages/distances.py, analysis.outliers.mean_distance): O(n^2) per dataset
+    dist = queries.sentence_distances(connection(), run_id, layer, pooling, list(datasets))
+    groups = dist["dataset"].to_numpy()
+    d = dist["mean_distance"].to_numpy()
+    return dist.assign(distance_rank=distance_rank(d, groups),
+                       sentences=dist.groupby("dataset")["sentence_id"].transform("size").to_numpy())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -118,6 +118,11 @@ def neuron_scores(con, run_id: str, layer: int, pooling: str, unit: int, dataset
                datasets=list(datasets))
 
 
+def sentence_distances(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str]) -> pd.DataFrame:
+    """dataset, sentence_id, mean_distance (to the rest of its dataset), in (dataset, sentence_id) order."""
+    return run(con, "sentence_distances", run_id=run_id, layer=layer, pooling=pooling, datasets=list(datasets))
+
+
 def all_texts(con):
     """Every sentence's text as an Arrow table (dataset, sentence_id, text), in (dataset, sentence_id) order."""
     cur = warehouse.cursor(con)

@@ -22,6 +22,7 @@ import warehouse
 # The per-run stages, in the order they run. Each name is a module of this package.
 RUN_STAGES = (
     "histograms",       # the drift page's per-neuron histograms and random baseline
+    "distances",        # the outliers page's per-sentence mean distances
     "separability",
     "anisotropy",
     "token_states",     # issue 7

@@ -32,3 +32,19 @@ comment on table random_sentences is 'The random-sentence baseline of the drift 
 comment on column random_sentences.run_id is 'The run.';
 comment on column random_sentences.dataset is 'The dataset.';
 comment on column random_sentences.sentence_ids is 'The drawn sentences (sentences.sentence_id), in draw order.';
+
+create table sentence_distances (
+    run_id varchar not null,
+    layer integer not null,
+    pooling varchar not null,
+    dataset varchar not null,
+    sentence_id integer not null,
+    mean_distance double not null
+);
+comment on table sentence_distances is 'For every sentence vector: its mean Euclidean distance to every other sentence of the same dataset, in the layer''s full space (the outliers page, Bolukbasi et al. 2021 Section 5.2.2). O(n^2) per dataset, so computed once by the build, not on the page. Unique key: (run_id, layer, pooling, dataset, sentence_id).';
+comment on column sentence_distances.run_id is 'The run.';
+comment on column sentence_distances.layer is 'Layer index.';
+comment on column sentence_distances.pooling is 'Pooling (as in activations).';
+comment on column sentence_distances.dataset is 'The dataset.';
+comment on column sentence_distances.sentence_id is 'The sentence.';
+comment on column sentence_distances.mean_distance is 'Mean Euclidean distance to the dataset''s other sentences (0 for a dataset of one sentence).';

@@ -22,6 +22,17 @@ st.caption("Each layer's attention, per item (an STS-B sentence pair encoded [CL
 con = connection()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _metrics(xy: np.ndarray, labels: np.ndarray) -> dict:
+    # a pure function of the points and labels shown: a rerun that only redraws does not recompute it
+    return cluster_metrics(xy, labels)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _tests(covariates: pd.DataFrame, labels: np.ndarray):
+    return covariate_tests(covariates, labels)
+
+
 def url_select(label: str, options: list, param: str, key: str, where=st.sidebar, fmt=None, default=0):
     """A selectbox whose value comes from and goes back to st.query_params[param] (unknown values: default)."""
     current = st.query_params.get(param)
@@ -133,7 +144,7 @@ if algo != "stored":
 else:
     labels = points[f"cluster_{feature_set}"].to_numpy()
 points["cluster"] = np.where(labels < 0, "noise", labels.astype(str))
-live = cluster_metrics(xy, labels)
+live = _metrics(xy, labels)
 st.caption(f"Clusters shown: {'the stored default: ' + str(this['algorithm']) + ' ' + str(this['params'] or '') if spec is None else spec.algorithm + ' ' + spec.params()} "
            f"— {live['n_clusters']} clusters, {live['n_noise']} noise points; silhouette {live['silhouette']:.3f}, "
            f"Davies-Bouldin {live['davies_bouldin']:.3f}, Calinski-Harabasz {live['calinski_harabasz']:.1f}.")
@@ -213,7 +224,7 @@ if len(covs) > 1:
     st.caption("Covariates are not independent: a split along one also separates those correlated with it. "
                "Spearman ρ here: " + "; ".join(f"{cov_labels[a]} vs {cov_labels[b]} {rho.loc[a, b]:+.2f}"
                                                for i, a in enumerate(covs) for b in covs[i + 1:]) + ".")
-live_tests, live_pairs = covariate_tests(points[covs], labels)
+live_tests, live_pairs = _tests(points[covs], labels)
 st.markdown("**Tests on the clusters shown** (recomputed live)")
 table(live_tests, f"attention_live_tests_layer{layer}", key="attn_live_tests", column_config=pcols(live_tests))
 with st.expander("Pairwise Mann-Whitney U (Holm-corrected)"):

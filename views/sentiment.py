@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import sentiment as an
-from ui import charts
+from ui import charts, data
 from ui.db import connection
 from ui.tables import table
 from warehouse import queries
@@ -23,6 +23,15 @@ st.caption("Radford et al. (2017) found one LSTM unit whose value predicts senti
            "features. Here the same protocol runs on this warehouse's models and sentiment datasets.")
 
 con = connection()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _predictions(ident: tuple, run_id: str, dataset: str, penalty: str):
+    """Every stored test prediction, Table 3 and the majority-class accuracy: read and computed once per
+    (file, run, dataset, penalty), not on every rerun."""
+    preds = queries.sentiment_predictions(connection(), run_id, dataset, penalty)
+    return preds, an.table3(preds), an.majority_accuracy(preds)
+
 
 
 def url_select(label: str, options: list, param: str, key: str, where=st.sidebar, fmt=None):
@@ -81,9 +90,7 @@ sn = int(acc.loc["all", "sn_unit"])
 sn_row = units.set_index("unit").loc[sn]
 polarity = "positive" if sn_row["weight"] > 0 else "negative"
 suite = bool(frow["suite"]) and "sn_only" in acc.index
-preds = queries.sentiment_predictions(con, run_id, dataset, penalty)
-t3 = an.table3(preds)
-majority = an.majority_accuracy(preds)
+preds, t3, majority = _predictions(data.identity(), run_id, dataset, penalty)
 
 # ---- verdicts -------------------------------------------------------------------------------------------
 st.markdown("#### Do the study's four findings hold here?")

@@ -78,3 +78,23 @@ def test_show_ships_the_data_as_named_datasets(tmp_path):
         frames.append(pa.ipc.open_stream(ds.data.data).read_pandas()[["a", "n"]])
     pd.testing.assert_frame_equal(frames[0], pd.DataFrame({"a": ["x", "y"], "n": [3, 5]}))
     pd.testing.assert_frame_equal(frames[1], pd.DataFrame({"a": ["z"], "n": [7]}))
+
+
+def test_big_charts_are_drawn_on_a_canvas_small_ones_stay_svg(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text(
+        "import altair as alt, pandas as pd\n"
+        "from ui import charts\n"
+        "def dots():\n"
+        "    return alt.Chart(alt.NamedData('d')).mark_circle().encode(x='a:Q', y='b:Q')\n"
+        f"charts.show(dots, (), {{'d': pd.DataFrame({{'a': range({charts.CANVAS_ROWS}), 'b': 0}})}})\n"
+        f"charts.show(dots, (), {{'d': pd.DataFrame({{'a': range({charts.CANVAS_ROWS + 1}), 'b': 0}})}})\n")
+    import sys
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    at = AppTest.from_file(str(page)).run()
+    assert not at.exception
+    small, big = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
+    assert "usermeta" not in small
+    assert big["usermeta"] == {"embedOptions": {"renderer": "canvas"}}

@@ -20,6 +20,11 @@ import pandas as pd
 import streamlit as st
 
 _LOCK = threading.Lock()
+# Charts with more rows than this are drawn on a canvas. Streamlit draws charts under 2,000 marks as SVG: one
+# DOM node per mark, each with its ARIA label, and redrawing those was the largest part of the sentiment and
+# attention pages' round-trips in the browser (their scatter plots have 384-1,379 points). Smaller charts
+# stay SVG, where titles and labels are text a screen reader (or a test) can find.
+CANVAS_ROWS = 300
 
 
 @functools.lru_cache(maxsize=1024)
@@ -73,4 +78,6 @@ def show(build: Callable[..., alt.TopLevelMixin], args: tuple, data: dict[str, p
     ``width="stretch"``)."""
     s = spec(build, args)
     s["datasets"] = dict(data)
+    if sum(len(frame) for frame in data.values()) > CANVAS_ROWS:
+        s.setdefault("usermeta", {}).setdefault("embedOptions", {}).setdefault("renderer", "canvas")
     (where or st).vega_lite_chart(spec=s, **kwargs)

@@ -12,6 +12,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+import warehouse
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,7 +82,7 @@ def test_warehouse_opens_in_the_stock_duckdb_cli(small_warehouse):
                           "select count(*) as n from sentences; select value from meta where key = 'schema_version'"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["n", str(24 + 16 + 24), "value", "3"]
+    assert res.stdout.split() == ["n", str(24 + 16 + 24), "value", str(warehouse.SCHEMA_VERSION)]
 
 
 def _readme_schema() -> dict[str, list[str]]:

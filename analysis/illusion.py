@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
+from analysis.extremes import neuron_extremes
+
 
 def _mean_pairwise_cosine_without_own(centroids: list[np.ndarray]) -> np.ndarray:
     """Mean over unordered dataset pairs of cos(a, b) with coordinate u left out, for every u.
@@ -70,9 +72,9 @@ def illusion_scores(x: np.ndarray, datasets: np.ndarray, k: int = 10, n_random: 
 
     top_centroids = []
     for xd in blocks:
-        kd = min(k, len(xd))
-        # A stable sort of -x gives descending order with ties to the lower index, all columns at once.
-        top = np.argsort(-xd, axis=0, kind="stable")[:kd]          # [kd, H] row indices, one column per unit
+        # [kd, H] row indices, one column per unit, ties to the lower index (a partition, not a full sort:
+        # sorting every column was 1.3 s of a layer's 1.6 s on the demo)
+        top = neuron_extremes(xd, k)[0]
         top_centroids.append(xd[top.T].mean(axis=1))                # xd[top.T]: [H, kd, H] -> [H, H]
     consistency = np.diagonal(_mean_pairwise_cosine_without_own(top_centroids)).copy()
 

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.extremes import neuron_extremes
+
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest scores, highest first, ties to the lower index. scores: [N] or [N, H]
     (per column). Returns [k] or [k, H]."""
-    return np.argsort(-np.asarray(scores), axis=0, kind="stable")[:k]
+    scores = np.asarray(scores)
+    if scores.ndim == 2 and np.isfinite(scores).all():
+        return neuron_extremes(scores, k)[0]  # a partition per column, not a full sort
+    return np.argsort(-scores, axis=0, kind="stable")[:k]
 
 
 def nearest_dots(X: np.ndarray, rows: np.ndarray, k: int, block: int = 512) -> np.ndarray:

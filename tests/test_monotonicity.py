@@ -57,6 +57,24 @@ def test_quintile_ties_go_by_sentence_index():
         quintile_index(np.zeros(4))
 
 
+def test_quintile_index_matches_a_stable_sort_with_many_ties_and_with_nan():
+    rng = np.random.default_rng(7)
+    for n in (5, 6, 37, 501):
+        x = rng.integers(0, 4, size=(n, 8)).astype(np.float32)  # few values: ties at every cut point
+        x[:, 0] = rng.standard_normal(n)
+        x[:, 1] = 2.0
+        sizes = [len(p) for p in np.array_split(np.arange(n), 5)]
+        for h in range(8):
+            order = sorted(range(n), key=lambda i: (x[i, h], i))
+            expected = np.empty(n, dtype=int)
+            expected[order] = np.repeat(np.arange(5), sizes)
+            assert quintile_index(x)[:, h].tolist() == expected.tolist()
+    x = rng.standard_normal((12, 3))
+    x[3, 1] = np.nan  # NaN sorts last, as in numpy's sort
+    q = quintile_index(x)
+    assert q[3, 1] == 4 and np.array_equal(q[:, 0], quintile_index(x[:, 0]))
+
+
 def test_monotonic_direction_is_strict_on_any_leading_shape():
     c = np.array([[[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], [[1, 2, 2, 3, 4], [0, 0, 0, 0, 0]]])
     d = monotonic_direction(c)

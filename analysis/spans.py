@@ -112,7 +112,16 @@ def stack_rows(blobs, n_units, dtypes, scales, keys: pd.DataFrame, hidden: int) 
         x, scale = (np.concatenate(parts) if parts else np.zeros((0, hidden), np.float32)), 1.0
     if x.shape[0] != offsets[-1]:
         raise ValueError(f"stored states hold {x.shape[0]} steps, the units {offsets[-1]}")
-    return StateBlock(xt=np.ascontiguousarray(x.T), scale=scale, offsets=offsets, keys=keys.reset_index(drop=True))
+    return StateBlock(xt=_transposed(x), scale=scale, offsets=offsets, keys=keys.reset_index(drop=True))
+
+
+def _transposed(x: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """x.T as a contiguous array, copied ``rows`` rows at a time: each slab stays in the CPU cache, where one
+    strided copy of the whole array did not (the demo's int8 [334k, 128]: 490 ms at once, 60 ms in slabs)."""
+    out = np.empty((x.shape[1], x.shape[0]), dtype=x.dtype)
+    for start in range(0, x.shape[0], rows):
+        out[:, start:start + rows] = x[start:start + rows].T
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -209,6 +209,16 @@ def test_stack_rows_joins_uniform_rows_without_decoding_and_decodes_mixed_ones()
     assert isinstance(block, StateBlock)
 
 
+def test_slab_transpose_equals_numpy_transpose():
+    from analysis.spans import _transposed
+
+    x = np.random.default_rng(3).integers(-128, 128, size=(2503, 7), dtype=np.int8)
+    for rows in (1, 3, 1024, 5000):
+        t = _transposed(x, rows)
+        assert t.flags["C_CONTIGUOUS"] and t.dtype == np.int8 and np.array_equal(t, x.T)
+    assert _transposed(np.zeros((0, 4), np.float32)).shape == (4, 0)
+
+
 def test_text_helpers():
     text = "He'll weather the storm (again), said Bo."
     words = word_spans(text)

@@ -10,10 +10,16 @@ from ui.db import connection
 from warehouse import queries
 
 
-@st.cache_resource(max_entries=2, show_spinner="Reading the stored token states…")
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _units(ident: tuple, run_id: str):
+    # the same for every layer of the run
+    return queries.span_units(connection(), run_id)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Reading the stored token states…")
 def _block(ident: tuple, run_id: str, layer: int, hidden: int) -> StateBlock:
     con = connection()
-    units = queries.span_units(con, run_id)
+    units = _units(ident, run_id)
     rows = queries.span_state_rows(con, run_id, layer)
     if list(zip(rows["dataset"], rows["sentence_id"])) != list(zip(units["dataset"], units["sentence_id"])):
         raise RuntimeError(f"token_states of {run_id} layer {layer} do not cover the same sentences as token_units")

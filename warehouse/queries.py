@@ -9,6 +9,7 @@ import functools
 from collections.abc import Sequence
 
 import pandas as pd
+import pyarrow.compute as pc
 
 import warehouse
 from warehouse import QUERY_DIR
@@ -258,6 +259,8 @@ def span_state_rows(con, run_id: str, layer: int) -> dict:
         table = cur.sql(sql("spans_states"), params={"run_id": run_id, "layer": layer}).to_arrow_table()
     finally:
         cur.close()
+    order = pc.sort_indices(table, sort_keys=[("dataset", "ascending"), ("sentence_id", "ascending")])
+    table = table.take(order)
     return {name: table.column(name).to_pylist() for name in table.column_names}
 # --- end span match ---
 

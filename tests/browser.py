@@ -93,18 +93,76 @@ def nav_pages() -> list[tuple[str, str]]:
     return out
 
 
+# One script per poll, run in the page: counting the charts and their canvases with Playwright locators cost a
+# DevTools round-trip per chart and about 100 ms of the page's own main thread per round-trip measured.
+_UNDRAWN_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    .filter(c => !c.querySelector('canvas, svg')).length"""
+_STATUS_JS = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
+    return !!s && s.getClientRects().length > 0 && getComputedStyle(s).visibility !== 'hidden'; }"""
+
+
 def charts_drawn(page, timeout: float = WALK_TIMEOUT) -> None:
     """Wait until every chart on the page has its canvas or svg. The charts are counted afresh on each poll:
     a rerun can leave fewer charts than the last (e.g. a constant neuron has no histogram), and waiting on a
     chart element that the rerun removed would never end."""
     deadline = time.time() + timeout / 1000
     while True:
-        charts = page.locator('[data-testid="stVegaLiteChart"]')
-        if all(charts.nth(i).locator("canvas, svg").count() > 0 for i in range(charts.count())):
+        undrawn = page.evaluate(_UNDRAWN_JS)
+        if not undrawn:
             return
         if time.time() > deadline:
-            raise TimeoutError(f"{charts.count()} chart(s) on the page, not all drawn after {timeout / 1000:g} s")
+            raise TimeoutError(f"{undrawn} chart(s) on the page not drawn after {timeout / 1000:g} s")
         page.wait_for_timeout(100)
+
+
+class ScriptRuns:
+    """The times at which the server said a script run ended, read from the page's own websocket frames (the
+    ``script_finished`` ForwardMsg; a run cut short for a rerun is not an end).
+
+    Streamlit's status widget is no signal for a fast run: it shows only after a delay, so a rerun of a few
+    hundred ms never shows it, and a benchmark that waited for it to hide would stop the clock while the old
+    page was still on screen."""
+
+    def __init__(self, page):
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._msg = ForwardMsg
+        self.finished: list[float] = []
+        self.last_frame = 0.0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        self.last_frame = time.perf_counter()
+        if not isinstance(payload, bytes):
+            return
+        msg = self._msg()
+        try:
+            msg.ParseFromString(payload)
+        except Exception:  # noqa: BLE001 - not a ForwardMsg: nothing to record
+            return
+        if msg.WhichOneof("type") == "script_finished" and \
+                msg.script_finished != msg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
+            self.finished.append(self.last_frame)
+
+
+_DRAWN_JS = """() => new Promise(done => {
+    const ready = () => !document.querySelector('[data-stale="true"]') && [...document.querySelectorAll(
+        '[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('canvas, svg'));
+    const poll = () => ready() ? requestAnimationFrame(() => requestAnimationFrame(() => done(true)))
+                               : setTimeout(poll, 20);
+    poll();
+})"""
+
+
+def drawn(page) -> None:
+    """Return once the page has no stale element left from the last run, every chart has its canvas or svg,
+    and the browser has painted a frame after that (two animation frames)."""
+    page.evaluate(_DRAWN_JS)
+
+
+def status_visible(page) -> bool:
+    """Whether Streamlit's running indicator shows (one script in the page, no locator round-trips)."""
+    return bool(page.evaluate(_STATUS_JS))
 
 
 def settle(page, timeout: float = WALK_TIMEOUT) -> None:

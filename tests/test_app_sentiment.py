@@ -67,8 +67,17 @@ def test_page_shows_table1_and_verdicts_from_the_stored_numbers(monkeypatch, sen
     majority = max(y.mean(), 1 - y.mean())
     assert any(f"Majority class on the test split: {100 * majority:.2f}%" in c.value for c in at.caption)
     labels = [b.label for b in at.get("download_button")]
-    for name in ("sentiment_table1", "sentiment_table2", "sentiment_table3", "sentiment_units", "sentiment_subsets"):
+    for name in ("sentiment_table1", "sentiment_table2", "sentiment_table3"):
         assert f"Download {name}.csv" in labels
+    # the detail tables run only while their expander is open
+    assert "Download sentiment_units.csv" not in labels
+    at.session_state["senti_units_open"] = True
+    at.run()
+    labels = [b.label for b in at.get("download_button")]
+    for name in ("sentiment_units", "sentiment_subsets"):
+        assert f"Download {name}.csv" in labels
+    shown = next(d.value for d in at.dataframe if len(d.value) == len(units))
+    assert np.allclose(shown["weight"].to_numpy(), units["weight"].to_numpy())
 
 
 def test_selectors_come_from_the_url(monkeypatch, senti_warehouse):

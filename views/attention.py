@@ -10,7 +10,7 @@ from analysis.attention import (AGGLO_METRICS, ALGORITHMS, COVARIANCES, COVARIAT
                                 covariate_tests)
 from ui import charts
 from ui.db import connection
-from ui.tables import table
+from ui.tables import details, table
 from warehouse import queries
 
 st.title("Attention clusters")
@@ -172,13 +172,13 @@ shown = points[list(dict.fromkeys([*xy_cols, "sentence_id", "cluster", "highligh
                                    "structure", "text", "text_b"]))]
 
 
-def cluster_scatter(x: str, y: str, clusters: tuple, layer: int):
+def cluster_scatter(x: str, y: str, clusters: tuple):
     return alt.Chart(alt.NamedData("points")).mark_circle(size=22, opacity=0.75).encode(
         x=alt.X(f"{x}:Q", title="dim 1"), y=alt.Y(f"{y}:Q", title="dim 2"),
         color=alt.Color("cluster:N", sort=list(clusters), scale=alt.Scale(scheme="tableau10")),
         tooltip=["sentence_id:Q", "cluster:N", "score:Q", "length:Q", alt.Tooltip("structure:Q", format=".2f"),
                  "text:N", "text_b:N"],
-    ).properties(title=f"Coloured by cluster (layer {layer})", height=380)
+    ).properties(title="Coloured by cluster", height=380)
 
 
 def range_scatter(x: str, y: str, hl_order: tuple, legend: str, title: str):
@@ -197,7 +197,7 @@ def range_scatter(x: str, y: str, hl_order: tuple, legend: str, title: str):
 # The cluster names change only with the clustering and the ranges only when edited: few specs per session.
 clusters = tuple(sorted(points["cluster"].unique(), key=lambda c: (c == "noise", len(c), c)))
 c1, c2 = st.columns(2)
-charts.show(cluster_scatter, (*xy_cols, clusters, layer), {"points": shown.drop(columns="highlight")}, where=c1,
+charts.show(cluster_scatter, (*xy_cols, clusters), {"points": shown.drop(columns="highlight")}, where=c1,
             width="stretch")
 hl_title = f"Highlighted: {cov_labels[hl_cov]} in {raw}"
 charts.show(range_scatter, (*xy_cols, tuple(hl_order), cov_labels[hl_cov], hl_title), {"points": shown}, where=c2,
@@ -227,8 +227,11 @@ if len(covs) > 1:
 live_tests, live_pairs = _tests(points[covs], labels)
 st.markdown("**Tests on the clusters shown** (recomputed live)")
 table(live_tests, f"attention_live_tests_layer{layer}", key="attn_live_tests", column_config=pcols(live_tests))
-with st.expander("Pairwise Mann-Whitney U (Holm-corrected)"):
-    table(live_pairs, f"attention_live_pairs_layer{layer}", key="attn_live_pairs", column_config=pcols(live_pairs))
+box, is_open = details("Pairwise Mann-Whitney U (Holm-corrected)", key="attn_pairs_open")
+if is_open:
+    with box:
+        table(live_pairs, f"attention_live_pairs_layer{layer}", key="attn_live_pairs",
+              column_config=pcols(live_pairs))
 
 # ---------------------------------------------------------------------------------------------------------
 st.subheader("Every layer: the stored tests (the study's Table 5)")
@@ -281,8 +284,11 @@ table(quality[(quality["layer"] == layer) & (quality["feature_set"] == feature_s
       f"attention_quality_layer{layer}_{feature_set}", key="attn_quality_tbl")
 best = quality[quality["feature_set"] == feature_set].dropna(subset=["rank"]).sort_values("rank").groupby(
     ["layer", "algorithm"]).head(1)
-with st.expander("Best of each algorithm per layer (per layer × algorithm)"):
-    table(best.sort_values(["layer", "rank"]), f"attention_quality_by_algorithm_{feature_set}", key="attn_best_tbl")
+box, is_open = details("Best of each algorithm per layer (per layer × algorithm)", key="attn_best_open")
+if is_open:
+    with box:
+        table(best.sort_values(["layer", "rank"]), f"attention_quality_by_algorithm_{feature_set}",
+              key="attn_best_tbl")
 
 st.subheader("Regression heads (the study's Table 3)")
 heads = queries.attention_heads(con, run_id)

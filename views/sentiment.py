@@ -7,7 +7,7 @@ import streamlit as st
 from analysis import sentiment as an
 from ui import charts, data
 from ui.db import connection
-from ui.tables import table
+from ui.tables import details, table
 from warehouse import queries
 
 IMDB_NOTE = ("IMDB is not available offline. To study it, save the reviews as a file and add it as a dataset with "
@@ -289,22 +289,29 @@ if {first, "mean"} <= set(preds["feature"]):
     for name, title, ids in (("both", "wrong with both", ov["both"]),
                              (f"{first}_only", f"wrong with {first} only", ov["only_a"]),
                              ("mean_only", "wrong with mean only", ov["only_b"])):
-        with st.expander(f"{title} ({len(ids)})"):
+        box, is_open = details(f"{title} ({len(ids)})", key=f"senti_wrong_{name}_open")
+        if is_open:
             ex = texts.loc[ids, ["y", "text"]].reset_index()
-            table(ex.rename(columns={"y": "label (1 positive)"}), f"sentiment_wrong_{name}", key=f"senti_wrong_{name}")
+            with box:
+                table(ex.rename(columns={"y": "label (1 positive)"}), f"sentiment_wrong_{name}",
+                      key=f"senti_wrong_{name}")
 
 # ---- details ---------------------------------------------------------------------------------------------
-with st.expander("Every unit (weights, alone, left out, cumulative) and every random subset"):
-    table(units, "sentiment_units", key="senti_units")
-    table(subsets, "sentiment_subsets", key="senti_subsets")
-with st.expander("Protocol, datasets and IMDB"):
-    st.markdown(
-        "Per dataset: labels made binary (rule above), a seeded 70/10/20 split (the build seed and the dataset "
-        "name, so every run sees the same split), features standardised with the training rows' mean and std, "
-        "logistic regression with an L1 (the original study) or L2 penalty and an unpenalised intercept, sklearn's "
-        "objective. C is chosen on dev from a light grid (`sentiment.c_grid`) for the all-units, SN-deleted and each "
-        "single-unit classifier; the single-unit and cumulative ablations reuse the all-units C; the random subsets "
-        "share one C. Every accuracy is on the test split. The many classifiers are solved in batches (one matrix "
-        "product for all of them per step); a test checks them against sklearn.")
-    table(status, "sentiment_datasets", key="senti_status")
-    st.markdown(IMDB_NOTE)
+box, is_open = details("Every unit (weights, alone, left out, cumulative) and every random subset", key="senti_units_open")
+if is_open:
+    with box:
+        table(units, "sentiment_units", key="senti_units")
+        table(subsets, "sentiment_subsets", key="senti_subsets")
+box, is_open = details("Protocol, datasets and IMDB", key="senti_protocol_open")
+if is_open:
+    with box:
+        st.markdown(
+            "Per dataset: labels made binary (rule above), a seeded 70/10/20 split (the build seed and the dataset "
+            "name, so every run sees the same split), features standardised with the training rows' mean and std, "
+            "logistic regression with an L1 (the original study) or L2 penalty and an unpenalised intercept, sklearn's "
+            "objective. C is chosen on dev from a light grid (`sentiment.c_grid`) for the all-units, SN-deleted and each "
+            "single-unit classifier; the single-unit and cumulative ablations reuse the all-units C; the random subsets "
+            "share one C. Every accuracy is on the test split. The many classifiers are solved in batches (one matrix "
+            "product for all of them per step); a test checks them against sklearn.")
+        table(status, "sentiment_datasets", key="senti_status")
+        st.markdown(IMDB_NOTE)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import numpy as np
 import pytest
 
@@ -445,24 +446,45 @@ def test_build_replaces_a_warehouse_of_unknown_version(cfg_for, tmp_path):
     assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION)
 
 
-def test_a_version_3_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path):
-    """Version 4 only added neuron_histograms, random_sentences and sentence_distances: a build over a
-    version-3 file copies its extraction and computes those; the dashboard itself refuses the version-3 file."""
+V4_TABLES = {"neuron_histograms": "histograms", "random_sentences": "histograms", "sentence_distances": "distances"}
+V5_TABLES = {"illusion_scores": "layer_scores", "neuron_locality": "layer_scores", "monotonic_tokens": "layer_scores",
+             "token_directions": "layer_scores"}
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path, version):
+    """Version 4 only added neuron_histograms, random_sentences and sentence_distances, version 5 the layer
+    scores: a build over an older file copies its extraction and computes those; the dashboard itself refuses
+    the older file."""
     cfg = cfg_for("questions", "news")
     build(cfg, **QUIET)
     target = tmp_path / "w.duckdb"
-    before = fetch(target, "select * from neuron_histograms order by all")
+    tables = ("neuron_histograms", "illusion_scores", "token_directions")
+
+    def frames():
+        con = duckdb.connect(str(target), read_only=True)
+        try:
+            return [con.execute(f"select * from {t} order by all").df() for t in tables]
+        finally:
+            con.close()
+
+    before = frames()
+    missing = V5_TABLES | (V4_TABLES if version == 3 else {})
     con = duckdb.connect(str(target))
-    for table in ("neuron_histograms", "random_sentences", "sentence_distances"):
+    for table in missing:
         con.execute(f"drop table {table}")
-    con.execute("delete from stage_log where stage in ('histograms', 'distances')")
-    con.execute("update meta set value = '3' where key = 'schema_version'")
+    stages = sorted(set(missing.values()))
+    con.execute(f"delete from stage_log where stage in ({', '.join(repr(s) for s in stages)})")
+    con.execute(f"update meta set value = '{version}' where key = 'schema_version'")
     con.close()
-    with pytest.raises(warehouse.WarehouseError, match="schema version 3"):
+    with pytest.raises(warehouse.WarehouseError, match=f"schema version {version}"):
         warehouse.connect_read_only(target)
     report = build(cfg, **QUIET)
     assert sorted(report.reused) == ["tiny/news", "tiny/questions"] and report.computed == []
-    assert report.stages["histograms"] == report.stages["distances"] == {"tiny": "computed"}
+    assert all(report.stages[s] == {"tiny": "computed"} for s in stages)
     assert report.stages["separability"] == {"tiny": "reused"}
-    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "4"
-    assert fetch(target, "select * from neuron_histograms order by all") == before
+    if version == 4:
+        assert report.stages["histograms"] == {"tiny": "reused"}
+    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "5"
+    for old, new in zip(before, frames()):  # NaN where a centroid has no direction: compared as equal
+        pd.testing.assert_frame_equal(new, old)

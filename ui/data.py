@@ -73,7 +73,18 @@ def _illusion(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tup
 
 
 def illusion(run_id: str, layer: int, pooling: str, datasets: list[str], k: int):
+    """Every neuron's illusion score: the build's stored scores when they cover this view (all the run's
+    datasets and the stored k), else computed here from the layer's vectors."""
+    if set(datasets) == set(meta("datasets", run_id)["dataset"]):
+        stored = _stored_illusion(identity(), run_id, layer, pooling, k)
+        if len(stored):
+            return stored
     return _illusion(identity(), run_id, layer, pooling, tuple(datasets), k)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _stored_illusion(ident: tuple, run_id: str, layer: int, pooling: str, k: int):
+    return queries.stored_illusion_scores(connection(), run_id, layer, pooling, k)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -137,32 +148,50 @@ def _token_counts(ident: tuple, run_id: str, datasets: tuple, min_count: int, si
 def _monotonic(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, min_count: int):
     from analysis.monotonicity import monotonic_direction, quintile_counts
 
+    stored = queries.stored_monotonicity(connection(), run_id, layer, pooling, min_count)
+    if stored is not None and set(stored[0]) == set(datasets) and set(stored[2]) == set(datasets):
+        return stored[1], {name: stored[2][name] for name in datasets}
+    x, rows_of, tokens, matrices = _token_inputs(ident, run_id, layer, pooling, datasets, min_count)
+    return tokens, {name: monotonic_direction(quintile_counts(x[rows_of[name]], matrices[name])) if tokens else None
+                    for name in datasets}
+
+
+def _token_inputs(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, min_count: int):
+    """(the layer's vectors, each dataset's rows of them, the frequent tokens, each dataset's token counts)."""
     x, keys = _layer(ident, run_id, layer, pooling, datasets)
     rows_of = {name: (keys["dataset"] == name).to_numpy() for name in datasets}
     tokens, matrices = _token_counts(ident, run_id, datasets, min_count,
                                      tuple(int(rows.sum()) for rows in rows_of.values()))
-    counts, directions = {}, {}
-    for name in datasets:
-        rows = rows_of[name]
-        m = matrices[name]
-        counts[name] = quintile_counts(x[rows], m) if tokens else None
-        directions[name] = monotonic_direction(counts[name]) if tokens else None
-    return tokens, counts, directions
+    return x, rows_of, tokens, matrices
 
 
 def monotonicity(run_id: str, layer: int, pooling: str, datasets: list[str], min_count: int):
-    """(tokens [T], counts {dataset: [H, T, 5]}, directions {dataset: int8 [H, T]}); shared by every session
-    (no copy per rerun), do not modify."""
+    """(tokens [T], directions {dataset: int8 [H, T]}): the build's stored view when it covers these datasets
+    and min_count, else computed here. Shared by every session (no copy per rerun), do not modify."""
     return _monotonic(identity(), run_id, layer, pooling, tuple(datasets), min_count)
+
+
+def unit_quintile_counts(run_id: str, layer: int, pooling: str, datasets: list[str], min_count: int,
+                         unit: int) -> dict:
+    """{dataset: int64 [T, 5]}: each frequent token's count per activation quintile of one neuron (Fig. 6),
+    computed here: one column of the layer, so a few ms once the layer and the token counts are read."""
+    from analysis.monotonicity import quintile_counts
+
+    x, rows_of, _, matrices = _token_inputs(identity(), run_id, layer, pooling, tuple(datasets), min_count)
+    return {name: quintile_counts(x[rows_of[name]][:, [unit]], matrices[name])[0] for name in datasets}
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the locality of every neuron…")
 def _locality_all(ident: tuple, run_id: str, layer: int, pooling: str, dataset: str, k: int):
     from analysis.locality import locality_all_neurons
 
+    stored = queries.stored_locality(connection(), run_id, layer, pooling, dataset, k)
+    if stored is not None:
+        return stored
     x, _ = _layer(ident, run_id, layer, pooling, (dataset,))
     return locality_all_neurons(x, k=k)
 
 
 def locality_all(run_id: str, layer: int, pooling: str, dataset: str, k: int):
+    """L of every neuron on ``dataset``: the build's stored values for the stored k, else computed here."""
     return _locality_all(identity(), run_id, layer, pooling, dataset, k)

@@ -29,7 +29,7 @@ min_count = url_int("Tokens that occur at least this often in each dataset", "mi
                     key="mono_min")
 
 st.header("Monotonicity")
-tokens, counts, directions = data.monotonicity(sel.run_id, sel.layer, sel.pooling, datasets, min_count)
+tokens, directions = data.monotonicity(sel.run_id, sel.layer, sel.pooling, datasets, min_count)
 if not tokens:
     st.warning(f"No token occurs {min_count} times in every chosen dataset; lower the threshold or choose fewer "
                "or larger datasets.")
@@ -59,7 +59,8 @@ token = c2.selectbox("Token", tokens, key="mono_token",
                      index=tokens.index(st.query_params["token"]) if st.query_params.get("token") in tokens else 0)
 st.query_params["token"] = token
 j = tokens.index(token)
-fig6 = fig6_frame({name: counts[name][unit, j] for name in datasets})
+counts = data.unit_quintile_counts(sel.run_id, sel.layer, sel.pooling, datasets, min_count, int(unit))
+fig6 = fig6_frame({name: counts[name][j] for name in datasets})
 
 
 def fig6_chart():

@@ -16,6 +16,10 @@ UNIQUE = {
     "neuron_histograms": ["run_id", "layer", "pooling", "dataset", "unit"],
     "random_sentences": ["run_id", "dataset"],
     "sentence_distances": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
+    "illusion_scores": ["run_id", "layer", "pooling", "k", "unit"],
+    "neuron_locality": ["run_id", "layer", "pooling", "dataset", "k", "unit"],
+    "monotonic_tokens": ["run_id", "min_count"],
+    "token_directions": ["run_id", "layer", "pooling", "dataset", "min_count", "unit"],
     "stage_log": ["stage", "key"],
     "separability": ["run_id", "layer", "pooling"],
     "separability_confusion": ["run_id", "layer", "pooling", "true_dataset", "predicted_dataset"],
@@ -64,6 +68,12 @@ FOREIGN = [
     ("neuron_histograms", ["run_id", "layer"], "layers", ["run_id", "layer"]),
     ("sentence_distances", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
     ("sentence_distances", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("illusion_scores", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("neuron_locality", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("neuron_locality", ["dataset"], "datasets", ["dataset"]),
+    ("monotonic_tokens", ["run_id"], "runs", ["run_id"]),
+    ("token_directions", ["run_id", "layer"], "layers", ["run_id", "layer"]),
+    ("token_directions", ["run_id", "min_count"], "monotonic_tokens", ["run_id", "min_count"]),
     ("(select dataset, unnest(sentence_ids) as sentence_id from random_sentences)", ["dataset", "sentence_id"],
      "sentences", ["dataset", "sentence_id"]),
     ("separability", ["run_id", "layer"], "layers", ["run_id", "layer"]),
@@ -167,6 +177,13 @@ def contract_queries() -> list[tuple[str, str]]:
     out.append(("neuron_histograms random_vals match random_sentences",
                 "select count(*) from neuron_histograms h left join random_sentences r using (run_id, dataset) "
                 "where len(h.random_vals) <> coalesce(len(r.sentence_ids), -1)"))
+    out.append(("token_directions have one entry per monotonic token",
+                "select count(*) from token_directions d left join monotonic_tokens t using (run_id, min_count) "
+                "where len(d.directions) <> coalesce(len(t.tokens), -1)"))
+    out.append(("illusion_scores and neuron_locality have hidden_size units per layer",
+                "select count(*) from (select run_id, count(*) n from illusion_scores group by run_id, layer, pooling, k "
+                "union all select run_id, count(*) n from neuron_locality group by run_id, layer, pooling, dataset, k) "
+                "s join runs r using (run_id) where s.n <> r.hidden_size"))
     out.append(("activations.vec has hidden_size values",
                 "select count(*) from activations a join runs r using (run_id) where len(a.vec) <> r.hidden_size"))
     # --- attention (issue 6) ---

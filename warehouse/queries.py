@@ -124,6 +124,38 @@ def sentence_distances(con, run_id: str, layer: int, pooling: str, datasets: Seq
     return run(con, "sentence_distances", run_id=run_id, layer=layer, pooling=pooling, datasets=list(datasets))
 
 
+def stored_illusion_scores(con, run_id: str, layer: int, pooling: str, k: int) -> pd.DataFrame:
+    """unit, consistency, baseline_mean, baseline_std, robustness over all the run's datasets (the build's
+    layer_scores stage); empty when the build stored none for this k."""
+    return run(con, "stored_illusion_scores", run_id=run_id, layer=layer, pooling=pooling, k=k)
+
+
+def stored_locality(con, run_id: str, layer: int, pooling: str, dataset: str, k: int):
+    """float64 [H] locality L by unit, or None when the build stored none for this dataset and k."""
+    df = run(con, "stored_locality", run_id=run_id, layer=layer, pooling=pooling, dataset=dataset, k=k)
+    return df["locality"].to_numpy(dtype="float64") if len(df) else None
+
+
+def stored_monotonicity(con, run_id: str, layer: int, pooling: str, min_count: int):
+    """(datasets, tokens, {dataset: int8 [H, T]}) of the build's stored monotonicity view, or None."""
+    import numpy as np
+
+    head = run(con, "stored_monotonic_tokens", run_id=run_id, min_count=min_count)
+    if head.empty:
+        return None
+    datasets, tokens = list(head["datasets"].iloc[0]), list(head["tokens"].iloc[0])
+    cur = warehouse.cursor(con)
+    try:
+        table = cur.sql(sql("stored_token_directions"), params={"run_id": run_id, "layer": layer,
+                                                                "pooling": pooling, "min_count": min_count}).to_arrow_table()
+    finally:
+        cur.close()
+    names = table.column("dataset").to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(table.column("directions").combine_chunks()).to_numpy(zero_copy_only=False)
+    flat = flat.astype(np.int8).reshape(len(names), len(tokens))
+    return datasets, tokens, {d: flat[names == d] for d in datasets if (names == d).any()}
+
+
 def all_texts(con):
     """Every sentence's text as an Arrow table (dataset, sentence_id, text), in (dataset, sentence_id) order."""
     cur = warehouse.cursor(con)

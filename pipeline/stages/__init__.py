@@ -23,6 +23,7 @@ import warehouse
 RUN_STAGES = (
     "histograms",       # the drift page's per-neuron histograms and random baseline
     "distances",        # the outliers page's per-sentence mean distances
+    "layer_scores",     # the illusion-score and monotonicity pages' per-neuron scores
     "separability",
     "anisotropy",
     "token_states",     # issue 7

@@ -1,0 +1,108 @@
+"""Layer-scores stage: the per-neuron scores that the illusion-score and monotonicity pages show by default.
+
+Each of them needs every sentence of a layer and costs 0.3-1.5 s per layer on the demo (2 cores), which the
+pages paid on every new layer. Here they are computed once, for the pages' default view:
+- illusion_scores: analysis.illusion.illusion_scores over all the run's datasets, k = DEFAULT_K;
+- neuron_locality: analysis.locality.locality_all_neurons per dataset, k = DEFAULT_K;
+- token_directions and monotonic_tokens (transformer runs, which store token counts): the tokens occurring
+  DEFAULT_MIN_COUNT times in every dataset, and per neuron and dataset whether each one's count rises or falls
+  across the activation quintiles (analysis.monotonicity).
+Any other choice on a page (fewer datasets, another k or count) is computed there, as before.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from analysis.illusion import illusion_scores
+from analysis.locality import locality_all_neurons
+from analysis.monotonicity import frequent_tokens, monotonic_direction, quintile_counts, token_matrix
+from pipeline.stages.extract import _lists
+from warehouse import queries
+
+NAME = "layer_scores"
+TABLES = ("illusion_scores", "neuron_locality", "token_directions", "monotonic_tokens")
+SOURCES = ("pipeline/stages/layer_scores.py", "analysis/illusion.py", "analysis/locality.py",
+           "analysis/monotonicity.py", "analysis/extremes.py")
+DEFAULT_K = 10            # the pages' default k (ui.direction: url_int("k", ..., 10))
+DEFAULT_MIN_COUNT = 100   # the monotonicity page's default threshold (the paper's)
+
+
+def settings(cfg, spec, datasets) -> dict | None:
+    return {"k": DEFAULT_K, "min_count": DEFAULT_MIN_COUNT}
+
+
+def _column(values, kind) -> pa.Array:
+    return pa.array(np.asarray(values, dtype=kind))
+
+
+def illusion_rows(run_id: str, layer: int, pooling: str, x: np.ndarray, datasets: np.ndarray, k: int) -> pa.Table:
+    s = illusion_scores(x, datasets, k=k)
+    n = len(s)
+    return pa.table({"run_id": pa.array([run_id] * n, pa.string()), "layer": _column(np.full(n, layer), np.int32),
+                     "pooling": pa.array([pooling] * n, pa.string()), "k": _column(np.full(n, k), np.int32),
+                     "unit": _column(s["unit"], np.int32), "consistency": _column(s["consistency"], np.float64),
+                     "baseline_mean": _column(s["baseline_mean"], np.float64),
+                     "baseline_std": _column(s["baseline_std"], np.float64),
+                     "robustness": _column(s["robustness"], np.float64)})
+
+
+def locality_rows(run_id: str, layer: int, pooling: str, dataset: str, x: np.ndarray, k: int) -> pa.Table:
+    loc = locality_all_neurons(x, k=k)
+    n = len(loc)
+    return pa.table({"run_id": pa.array([run_id] * n, pa.string()), "layer": _column(np.full(n, layer), np.int32),
+                     "pooling": pa.array([pooling] * n, pa.string()), "dataset": pa.array([dataset] * n, pa.string()),
+                     "k": _column(np.full(n, k), np.int32), "unit": _column(np.arange(n), np.int32),
+                     "locality": _column(loc, np.float64)})
+
+
+def direction_rows(run_id: str, layer: int, pooling: str, dataset: str, directions: np.ndarray,
+                   min_count: int) -> pa.Table:
+    h = directions.shape[0]
+    return pa.table({"run_id": pa.array([run_id] * h, pa.string()), "layer": _column(np.full(h, layer), np.int32),
+                     "pooling": pa.array([pooling] * h, pa.string()), "dataset": pa.array([dataset] * h, pa.string()),
+                     "min_count": _column(np.full(h, min_count), np.int32), "unit": _column(np.arange(h), np.int32),
+                     "directions": _lists(directions, np.int8)})
+
+
+def run(ctx) -> int:
+    """Every layer x pooling of the run; returns the number of rows written."""
+    from tqdm.auto import tqdm
+
+    info = ctx.run_info()
+    names = list(ctx.datasets)
+    k, min_count = ctx.settings["k"], ctx.settings["min_count"]
+    ctx.log(f"layer scores {ctx.run_id}: illusion scores and locality (k={k}), token monotonicity "
+            f"(tokens {min_count}+ times in every dataset)")
+    tokens, matrices = [], {}
+    if info["model_kind"] == "transformer":
+        long = queries.run_tokens(ctx.con, ctx.run_id, names)
+        tokens = frequent_tokens(long, min_count, datasets=names)
+        listed = pa.table({"run_id": pa.array([ctx.run_id], pa.string()),  # noqa: F841 (read by DuckDB)
+                           "min_count": pa.array([min_count], pa.int32()),
+                           "datasets": pa.array([names], pa.list_(pa.string())),
+                           "tokens": pa.array([tokens], pa.list_(pa.string()))})
+        ctx.con.execute("insert into monotonic_tokens select * from listed")
+    jobs = [(layer, pooling) for layer in range(int(info["n_layers"])) for pooling in info["poolings"]]
+    rows = 0
+    for layer, pooling in tqdm(jobs, desc=f"{ctx.run_id} layer scores", disable=not ctx.progress, unit="layer"):
+        x, keys = queries.layer_matrix(ctx.con, ctx.run_id, layer, pooling, names)
+        datasets = keys["dataset"].to_numpy()
+        if len(set(names)) >= 2:
+            scores = illusion_rows(ctx.run_id, layer, pooling, x, datasets, k)  # noqa: F841
+            ctx.con.execute("insert into illusion_scores select * from scores")
+            rows += scores.num_rows
+        for name in names:
+            block = x[datasets == name]  # in sentence_id order (layer_vectors.sql)
+            if len(block) >= 2 * k:  # the page's own minimum for locality
+                loc = locality_rows(ctx.run_id, layer, pooling, name, block, k)  # noqa: F841
+                ctx.con.execute("insert into neuron_locality select * from loc")
+                rows += loc.num_rows
+            if tokens and len(block) >= 5:
+                if name not in matrices:  # the same for every layer: the dataset's sentences x tokens
+                    matrices[name] = token_matrix(long[long["dataset"] == name], len(block), tokens)
+                d = monotonic_direction(quintile_counts(block, matrices[name]))
+                part = direction_rows(ctx.run_id, layer, pooling, name, d, min_count)  # noqa: F841
+                ctx.con.execute("insert into token_directions select * from part")
+                rows += part.num_rows
+    return rows

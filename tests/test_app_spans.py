@@ -72,6 +72,10 @@ def test_selected_span_units_heatmap_and_matches(monkeypatch, small_warehouse):
     assert 0 < len(want) < 32 and _n_on(at) == len(want)
     chosen = next(w for w in at.multiselect if w.key.startswith("sp_units_"))
     assert sorted(chosen.value) == want
+    # the heatmap's values are a table only while their expander is open
+    assert not any("unit" in d.value.columns and "step" in d.value.columns for d in at.dataframe)
+    at.session_state["sp_heat_open"] = True
+    at.run()
     heat = next(d.value for d in at.dataframe if "unit" in d.value.columns and "step" in d.value.columns)
     assert len(heat) == len(starts) * len(want) and sorted(set(heat["unit"])) == want
     matches = next(d.value for d in at.dataframe if "match" in d.value.columns)

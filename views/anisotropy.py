@@ -10,7 +10,7 @@ from analysis.anisotropy import (CONE_BASELINE, POOLED, STATIC_MEV, compare_runs
 from ui import charts
 from ui.db import connection
 from ui.direction import url_int
-from ui.selection import select_run
+from ui.selection import select_run, set_params
 from ui.tables import table
 from warehouse import queries
 
@@ -158,7 +158,7 @@ st.subheader("Word lookup")
 word = st.text_input("Word (lower-case letters; e.g. one of the most static words below)",
                      st.query_params.get("word", ""), key="aniso_word").strip().lower()
 if word:
-    st.query_params["word"] = word
+    set_params(word=str(word))
 else:
     st.query_params.pop("word", None)
     st.caption("Most static words of this run (pooled, by their lowest MEV over the layers): "
@@ -186,7 +186,7 @@ if word:
         wanted = st.query_params.get("wsample")
         sample = st.selectbox("Contexts from", in_samples, key="aniso_wsample",
                               index=in_samples.index(wanted) if wanted in in_samples else 0)
-        st.query_params["wsample"] = sample
+        set_params(wsample=str(sample))
         ctx = queries.anisotropy_word_contexts(con, sel.run_id, word, sample)
         st.markdown("\n".join(f"{i}. {mark_word(r.text, r.char_start, r.char_end)} — *{r.dataset} "
                               f"#{r.sentence_id}*{'' if r.used else ' (not used: cut off by truncation)'}"
@@ -199,14 +199,14 @@ c1, c2 = st.columns([3, 1])
 wanted = st.query_params.get("sample")
 sample = c1.selectbox("Dataset", samples, index=samples.index(wanted) if wanted in samples else 0,
                       key="aniso_sample")
-st.query_params["sample"] = sample
+set_params(sample=str(sample))
 k = url_int("Words per table", "k", 15, 1, 500, key="aniso_k", where=c2)
 rank_options = {"mev_adj": "adjusted MEV (MEV − its chance level for the word's number of contexts)",
                 "mev": "raw MEV"}
 by = st.radio("Rank the static words by", list(rank_options), format_func=rank_options.get, horizontal=True,
               index=list(rank_options).index(st.query_params.get("by", "mev_adj"))
               if st.query_params.get("by") in rank_options else 0, key="aniso_by")
-st.query_params["by"] = by
+set_params(by=str(by))
 static = queries.anisotropy_static_words(con, sel.run_id, sel.layer, sample, k, by)
 contextual = queries.anisotropy_contextual_words(con, sel.run_id, sel.layer, sample, k)
 c1, c2 = st.columns(2)
@@ -260,7 +260,7 @@ if compare["run_id"].nunique() > 1:
                              "mev"].index(st.query_params.get("cmp", "self_sim_adj"))
                       if st.query_params.get("cmp") in {"self_sim_adj", "self_sim", "intra_sim_adj", "intra_sim",
                                                         "baseline", "mev_adj", "mev"} else 0)
-    st.query_params["cmp"] = metric
+    set_params(cmp=str(metric))
 
     def compare_chart(metric: str):
         return alt.Chart(alt.NamedData("runs")).mark_line(point=True).encode(

@@ -11,7 +11,7 @@ from analysis.locality import locality
 from ui import data
 from ui.db import connection
 from ui.direction import select_datasets
-from ui.selection import select_run
+from ui.selection import select_run, set_params
 from ui.tables import table
 from warehouse import queries
 
@@ -25,7 +25,7 @@ modes = ["Annotate", "Results"]
 mode = st.segmented_control("View", modes, key="ann_mode",
                             default=st.query_params.get("mode") if st.query_params.get("mode") in modes
                             else "Annotate") or "Annotate"
-st.query_params["mode"] = mode
+set_params(mode=str(mode))
 
 
 def results() -> None:
@@ -83,7 +83,7 @@ if not annotator:
     st.query_params.pop("annotator", None)
     st.info("Enter your name to start annotating.")
     st.stop()
-st.query_params["annotator"] = annotator
+set_params(annotator=str(annotator))
 
 con = connection()
 with st.expander("Create tasks", expanded=store.tasks(path).empty):

@@ -11,6 +11,7 @@ from analysis.attention import (AGGLO_METRICS, ALGORITHMS, COVARIANCES, COVARIAT
 from ui import charts
 from ui.db import connection
 from ui.tables import details, table
+from ui.selection import set_params
 from warehouse import queries
 
 st.title("Attention clusters")
@@ -39,7 +40,7 @@ def url_select(label: str, options: list, param: str, key: str, where=st.sidebar
     names = [str(o) for o in options]
     index = names.index(current) if current in names else default
     value = where.selectbox(label, options, index=index, key=key, format_func=fmt or str)
-    st.query_params[param] = str(value)
+    set_params(**{param: str(value)})
     return value
 
 
@@ -127,7 +128,7 @@ if algo != "stored":
     k = st.sidebar.slider("k (clusters)", 2, 15, int(st.query_params.get("k", 4)) if
                           str(st.query_params.get("k", "4")).isdigit() and 2 <= int(st.query_params.get("k", 4)) <= 15
                           else 4, key="attn_k", disabled=algo == "dbscan")
-    st.query_params["k"] = str(k)
+    set_params(k=str(k))
     opts = {}
     if algo == "agglomerative":
         opts["linkage"] = st.sidebar.selectbox("Linkage", LINKAGES, key="attn_linkage")
@@ -160,7 +161,7 @@ raw = st.text_input("Ranges (comma-separated, e.g. " + examples[hl_cov] + ")", u
                     key=f"attn_ranges_{hl_cov}")
 try:
     ranges = parse_ranges(raw)
-    st.query_params["ranges"] = raw
+    set_params(ranges=str(raw))
 except ValueError as e:
     st.warning(f"Could not read the ranges: {e}")
     ranges = []

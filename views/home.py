@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import charts, data
 from ui.db import connection
-from ui.selection import select_run
+from ui.selection import select_run, set_params
 from ui.tables import table
 from warehouse import queries
 
@@ -62,7 +62,7 @@ c1, c2 = st.columns([2, 1])
 pattern = c1.text_input("Text contains", value=q_default, key="search_q", placeholder="e.g. beverage")
 chosen = c2.multiselect("In datasets", ds["dataset"].tolist(), key="search_ds")
 if pattern:
-    st.query_params["q"] = pattern
+    set_params(q=str(pattern))
     hits = queries.search_sentences(con, pattern, chosen, limit=500)
     st.caption(f"{len(hits)} matches" + (" (first 500)" if len(hits) == 500 else ""))
     table(hits, "search", key="search_table")

@@ -8,6 +8,7 @@ from analysis import sentiment as an
 from ui import charts, data
 from ui.db import connection
 from ui.tables import details, table
+from ui.selection import set_params
 from warehouse import queries
 
 IMDB_NOTE = ("IMDB is not available offline. To study it, save the reviews as a file and add it as a dataset with "
@@ -39,7 +40,7 @@ def url_select(label: str, options: list, param: str, key: str, where=st.sidebar
     current = st.query_params.get(param)
     index = options.index(current) if current in options else 0
     value = where.selectbox(label, options, index=index, key=key, format_func=fmt or str)
-    st.query_params[param] = str(value)
+    set_params(**{param: str(value)})
     return value
 
 
@@ -302,16 +303,14 @@ if is_open:
     with box:
         table(units, "sentiment_units", key="senti_units")
         table(subsets, "sentiment_subsets", key="senti_subsets")
-box, is_open = details("Protocol, datasets and IMDB", key="senti_protocol_open")
-if is_open:
-    with box:
-        st.markdown(
-            "Per dataset: labels made binary (rule above), a seeded 70/10/20 split (the build seed and the dataset "
-            "name, so every run sees the same split), features standardised with the training rows' mean and std, "
-            "logistic regression with an L1 (the original study) or L2 penalty and an unpenalised intercept, sklearn's "
-            "objective. C is chosen on dev from a light grid (`sentiment.c_grid`) for the all-units, SN-deleted and each "
-            "single-unit classifier; the single-unit and cumulative ablations reuse the all-units C; the random subsets "
-            "share one C. Every accuracy is on the test split. The many classifiers are solved in batches (one matrix "
-            "product for all of them per step); a test checks them against sklearn.")
-        table(status, "sentiment_datasets", key="senti_status")
-        st.markdown(IMDB_NOTE)
+with st.expander("Protocol, datasets and IMDB"):
+    st.markdown(
+        "Per dataset: labels made binary (rule above), a seeded 70/10/20 split (the build seed and the dataset "
+        "name, so every run sees the same split), features standardised with the training rows' mean and std, "
+        "logistic regression with an L1 (the original study) or L2 penalty and an unpenalised intercept, sklearn's "
+        "objective. C is chosen on dev from a light grid (`sentiment.c_grid`) for the all-units, SN-deleted and each "
+        "single-unit classifier; the single-unit and cumulative ablations reuse the all-units C; the random subsets "
+        "share one C. Every accuracy is on the test split. The many classifiers are solved in batches (one matrix "
+        "product for all of them per step); a test checks them against sklearn.")
+    table(status, "sentiment_datasets", key="senti_status")
+    st.markdown(IMDB_NOTE)

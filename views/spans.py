@@ -12,7 +12,7 @@ from analysis.spans import (THRESHOLD, char_span_units, coactivation, contrast, 
 from ui import charts, data
 from ui import spans as ui
 from ui.db import connection
-from ui.tables import table
+from ui.tables import details, table
 from warehouse import queries
 
 st.title("Span match")
@@ -163,8 +163,10 @@ if len(sel):
     st.caption(f"The selected units (rows{', first 60' if len(sel) > 60 else ''}) at every {unit_word[:-1].lower()} "
                f"of the sentence (columns; the span in red). Outlined cells are ≥ {thr:g}. Bottom: how many of the "
                f"{len(sel)} selected units are on at each step.")
-    with st.expander("Heatmap values"):
-        table(heat, "span_heatmap", key="sp_heat_table")
+    box, is_open = details("Heatmap values", key="sp_heat_open")
+    if is_open:
+        with box:
+            table(heat, "span_heatmap", key="sp_heat_table")
 else:
     st.info(f"No unit is ≥ {thr:g} at every step of this span"
             + (" with the strict rule" if strict else "") + ": lower the threshold, shorten the span, or add units "
@@ -311,8 +313,10 @@ else:
                f"{best['p_holm']:.2g}). On this model and layer the hypothesis is not supported by these phrases.")
 sci = {c: st.column_config.NumberColumn(format="%.2e") for c in ("p_value", "p_holm")}
 table(res.head(20), "span_contrast_top", key="sp_contrast_top", column_config=sci)
-with st.expander(f"All {hidden} units"):
-    table(res, "span_contrast", key="sp_contrast_all", column_config=sci)
+box, is_open = details(f"All {hidden} units", key="sp_contrast_open")
+if is_open:
+    with box:
+        table(res, "span_contrast", key="sp_contrast_all", column_config=sci)
 coords, ratio = pca_2d(np.vstack([va, vb]))
 order = np.r_[np.flatnonzero(occ_df["set"] == "A"), np.flatnonzero(occ_df["set"] == "B")]
 pts = occ_df.drop(columns="vec").iloc[order].assign(pc1=coords[:, 0], pc2=coords[:, 1])

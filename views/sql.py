@@ -7,6 +7,7 @@ import streamlit as st
 from ui import charts
 from ui.db import connection, warehouse_path
 from ui.tables import table
+from ui.selection import set_params
 from warehouse import console
 
 st.title("SQL console")
@@ -55,7 +56,7 @@ with st.expander("Schema: tables, columns, descriptions and row counts"):
 if submitted:
     url_sql = st.session_state["sql_text"].strip()
     if url_sql:
-        st.query_params["q"] = url_sql
+        set_params(q=str(url_sql))
     elif "q" in st.query_params:
         del st.query_params["q"]
 

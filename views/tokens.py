@@ -10,7 +10,7 @@ from analysis.monotonicity import fig6_frame, table3, table4
 from ui import charts, data
 from ui.db import connection
 from ui.direction import select_datasets, url_int
-from ui.selection import select_run
+from ui.selection import select_run, set_params
 from ui.tables import table
 
 st.title("Monotonicity and locality")
@@ -57,7 +57,7 @@ c1, c2 = st.columns(2)
 unit = url_int(f"Neuron (0 to {dim - 1})", "unit", 0, 0, dim - 1, key="mono_unit", where=c1)
 token = c2.selectbox("Token", tokens, key="mono_token",
                      index=tokens.index(st.query_params["token"]) if st.query_params.get("token") in tokens else 0)
-st.query_params["token"] = token
+set_params(token=str(token))
 j = tokens.index(token)
 counts = data.unit_quintile_counts(sel.run_id, sel.layer, sel.pooling, datasets, min_count, int(unit))
 fig6 = fig6_frame({name: counts[name][j] for name in datasets})

@@ -140,6 +140,9 @@ def run(ctx) -> int:
             f"{', '.join(f'{names[i]} ({dtypes[i]})' for i in layers)}")
     runner = ctx.runner()
     rows = 0
+    # Staged, then stored ordered by layer: the span-match page reads one layer at a time, and with every layer's
+    # rows interleaved DuckDB scanned every blob for it (a demo LSTM layer: 540 ms; ordered, 315 ms).
+    ctx.con.execute("create or replace temp table token_states_staged as select * from token_states limit 0")
     with _threads(1 if kind == "lstm" else None), \
             tqdm(total=total, desc=f"{ctx.run_id} token states", unit="text", disable=not ctx.progress) as bar:
         for name, ids in plan.items():
@@ -151,7 +154,9 @@ def run(ctx) -> int:
                 states = runner.token_states(texts.iloc[chunk].tolist())
                 unit_rows, state_rows = rows_for(ctx.run_id, name, chunk, states, layers, dtypes)  # noqa: F841
                 ctx.con.execute("insert into token_units select * from unit_rows")
-                ctx.con.execute("insert into token_states select * from state_rows")
+                ctx.con.execute("insert into token_states_staged select * from state_rows")
                 rows += state_rows.num_rows
                 bar.update(len(chunk))
+    ctx.con.execute("insert into token_states select * from token_states_staged order by layer, dataset, sentence_id")
+    ctx.con.execute("drop table token_states_staged")
     return rows

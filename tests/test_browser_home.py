@@ -24,7 +24,8 @@ def test_home_in_chromium_shows_dataset_table(small_warehouse):
         for name in names:
             assert name in body
         page.screenshot(path=str(artifacts_dir() / "home.png"), full_page=True)
-        # the URL's selection reached the widgets
-        assert page.get_by_role("combobox", name="Layer").input_value() == "1: blocks.0.hook_resid_post"
-        assert page.get_by_role("combobox", name="Pooling").input_value() == "mean"
-        assert "layer=1" in page.url and "pooling=mean" in page.url
+        # the home page is about the run: no layer or pooling box, and the URL keeps the other pages' selection
+        assert page.get_by_role("combobox", name="Model run").input_value() == "tiny"
+        assert page.get_by_role("combobox", name="Layer").count() == 0
+        assert page.get_by_role("combobox", name="Pooling").count() == 0
+        assert "layer=1" in page.url and "pooling=mean" in page.url and "run=tiny" in page.url

@@ -36,7 +36,10 @@ def _param(name: str, options: list, cast=str, default=None):
     return value if value in options else default
 
 
-def select_run(con, where=st.sidebar) -> Selection:
+def select_run(con, where=st.sidebar, layer: bool = True, pooling: bool = True) -> Selection:
+    """The run, layer and pooling boxes (in the URL). A page that does not use the layer or the pooling passes
+    ``layer=False`` / ``pooling=False``: the box is not shown and the URL's value (or the default) is kept, so
+    it is still there on the next page."""
     runs = data.meta("runs")
     run_ids = runs["run_id"].tolist()
     if not run_ids:
@@ -49,11 +52,14 @@ def select_run(con, where=st.sidebar) -> Selection:
     layer_ids = layers["layer"].tolist()
     names = dict(zip(layers["layer"], layers["name"]))
     # The paper's default: the last layer.
-    layer = where.selectbox("Layer", layer_ids, key=f"sel_layer_{run_id}",
-                            index=layer_ids.index(_param("layer", layer_ids, int, default=layer_ids[-1])),
-                            format_func=lambda i: f"{i}: {names[i]}")
+    layer_id = _param("layer", layer_ids, int, default=layer_ids[-1])
+    if layer:
+        layer_id = where.selectbox("Layer", layer_ids, key=f"sel_layer_{run_id}", index=layer_ids.index(layer_id),
+                                   format_func=lambda i: f"{i}: {names[i]}")
     poolings = list(run["poolings"])
-    pooling = where.selectbox("Pooling", poolings, key=f"sel_pooling_{run_id}",
-                              index=poolings.index(_param("pooling", poolings, default=poolings[0])))
-    set_params(run=run_id, layer=str(layer), pooling=pooling)
-    return Selection(run_id, int(layer), names[layer], pooling, run)
+    pooling_name = _param("pooling", poolings, default=poolings[0])
+    if pooling:
+        pooling_name = where.selectbox("Pooling", poolings, key=f"sel_pooling_{run_id}",
+                                       index=poolings.index(pooling_name))
+    set_params(run=run_id, **({"layer": str(layer_id)} if layer else {}), **({"pooling": pooling_name} if pooling else {}))
+    return Selection(run_id, int(layer_id), names[layer_id], pooling_name, run)

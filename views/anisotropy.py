@@ -21,7 +21,7 @@ st.caption("How contextual are contextualized word representations? (Ethayarajh 
            "metrics subtract.")
 
 con = connection()
-sel = select_run(con)
+sel = select_run(con, pooling=False)  # the anisotropy measures are per token: no pooling
 layers = queries.anisotropy_layers(con, sel.run_id)
 if layers.empty:
     st.info(f"This warehouse has no anisotropy results for run `{sel.run_id}`. Build them with "

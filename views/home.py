@@ -13,7 +13,7 @@ st.caption("Does what a neuron seems to mean on one dataset survive on another? 
            "This warehouse holds one or more model runs over several datasets.")
 
 con = connection()
-sel = select_run(con)
+sel = select_run(con, layer=False, pooling=False)  # the home page is about the run
 run = sel.run
 
 st.subheader(f"Run `{sel.run_id}`")

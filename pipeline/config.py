@@ -321,8 +321,26 @@ class AttentionConfig:
 # --- end attention section ---
 
 
+@dataclass(frozen=True)
+class LayerScoresConfig:
+    """The per-neuron scores of the illusion-score and monotonicity pages' default views
+    (pipeline/stages/layer_scores.py).
+
+    locality: also store every neuron's locality per dataset (its nearest-neighbour search is the stage's
+    costliest part at scale: one [H * k, N] dot-product matrix per dataset and layer).
+    """
+
+    enabled: bool = True
+    locality: bool = True
+
+    def __post_init__(self):
+        _check_bool(self, "layer_scores")
+        if not isinstance(self.locality, bool):
+            raise PipelineError(f"config: layer_scores.locality must be true or false, got {self.locality!r}")
+
+
 SECTIONS = {"anisotropy": AnisotropyConfig, "token_states": TokenStatesConfig, "sentiment": SentimentConfig,
-            "attention": AttentionConfig}
+            "attention": AttentionConfig, "layer_scores": LayerScoresConfig}
 
 
 @dataclass(frozen=True)
@@ -339,6 +357,7 @@ class BuildConfig:
     token_states: TokenStatesConfig = TokenStatesConfig()
     sentiment: SentimentConfig = SentimentConfig()
     attention: AttentionConfig = AttentionConfig()
+    layer_scores: LayerScoresConfig = LayerScoresConfig()
     progress: bool = True
 
     def __post_init__(self):

@@ -127,3 +127,24 @@ def test_the_pages_show_the_stored_scores_and_compute_other_views(monkeypatch, s
     con.close()
     shown = at.dataframe[-1].value.sort_values("unit")  # every neuron's L
     np.testing.assert_allclose(shown["L"], loc, equal_nan=True)
+
+
+@pytest.mark.parametrize("settings", [{"enabled": False}, {"locality": False}])
+def test_the_stage_can_be_turned_off_or_skip_locality(tmp_path, tiny_model_dir, fixture_files, settings):
+    from pipeline.build import build
+    from pipeline.config import SECTIONS, make_config
+
+    others = {name: {"enabled": False} for name in SECTIONS if name != "layer_scores"}
+    path = tmp_path / "w.duckdb"
+    cfg = make_config(datasets=small_datasets(fixture_files), models=[tiny_model_spec(tiny_model_dir)],
+                      warehouse=str(path), topk=5, progress=False, separability_per_dataset=0,
+                      layer_scores=settings, **others)
+    report = build(cfg, log=lambda *_: None)
+    con = warehouse.connect_read_only(path)
+    n = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("illusion_scores", "neuron_locality")}
+    con.close()
+    if settings == {"enabled": False}:
+        assert "tiny" not in report.stages.get("layer_scores", {}) and n == {"illusion_scores": 0, "neuron_locality": 0}
+    else:
+        assert report.stages["layer_scores"] == {"tiny": "computed"}
+        assert n["illusion_scores"] > 0 and n["neuron_locality"] == 0

@@ -29,7 +29,9 @@ DEFAULT_MIN_COUNT = 100   # the monotonicity page's default threshold (the paper
 
 
 def settings(cfg, spec, datasets) -> dict | None:
-    return {"k": DEFAULT_K, "min_count": DEFAULT_MIN_COUNT}
+    if not cfg.layer_scores.enabled:
+        return None
+    return {"k": DEFAULT_K, "min_count": DEFAULT_MIN_COUNT, "locality": cfg.layer_scores.locality}
 
 
 def _column(values, kind) -> pa.Array:
@@ -94,7 +96,7 @@ def run(ctx) -> int:
             rows += scores.num_rows
         for name in names:
             block = x[datasets == name]  # in sentence_id order (layer_vectors.sql)
-            if len(block) >= 2 * k:  # the page's own minimum for locality
+            if ctx.settings["locality"] and len(block) >= 2 * k:  # the page's own minimum for locality
                 loc = locality_rows(ctx.run_id, layer, pooling, name, block, k)  # noqa: F841
                 ctx.con.execute("insert into neuron_locality select * from loc")
                 rows += loc.num_rows

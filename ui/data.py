@@ -178,7 +178,8 @@ def unit_quintile_counts(run_id: str, layer: int, pooling: str, datasets: list[s
     from analysis.monotonicity import quintile_counts
 
     x, rows_of, _, matrices = _token_inputs(identity(), run_id, layer, pooling, tuple(datasets), min_count)
-    return {name: quintile_counts(x[rows_of[name]][:, [unit]], matrices[name])[0] for name in datasets}
+    # the neuron's column only: x[rows] would copy the dataset's whole block on every rerun
+    return {name: quintile_counts(x[rows_of[name], unit][:, None], matrices[name])[0] for name in datasets}
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the locality of every neuron…")

@@ -38,33 +38,32 @@ def _column(values, kind) -> pa.Array:
     return pa.array(np.asarray(values, dtype=kind))
 
 
-def illusion_rows(run_id: str, layer: int, pooling: str, x: np.ndarray, datasets: np.ndarray, k: int) -> pa.Table:
-    s = illusion_scores(x, datasets, k=k)
-    n = len(s)
+def _rows(run_id: str, layer: int, pooling: str, n: int, keys: dict, values: dict) -> pa.Table:
+    """n rows: the run, layer and pooling, then ``keys`` (name -> one value for every row, int32 or string),
+    unit 0..n-1 and ``values`` (name -> Arrow array of n)."""
+    fixed = {name: pa.array([v] * n, pa.string()) if isinstance(v, str) else _column(np.full(n, v), np.int32)
+             for name, v in keys.items()}
     return pa.table({"run_id": pa.array([run_id] * n, pa.string()), "layer": _column(np.full(n, layer), np.int32),
-                     "pooling": pa.array([pooling] * n, pa.string()), "k": _column(np.full(n, k), np.int32),
-                     "unit": _column(s["unit"], np.int32), "consistency": _column(s["consistency"], np.float64),
-                     "baseline_mean": _column(s["baseline_mean"], np.float64),
-                     "baseline_std": _column(s["baseline_std"], np.float64),
-                     "robustness": _column(s["robustness"], np.float64)})
+                     "pooling": pa.array([pooling] * n, pa.string()), **fixed,
+                     "unit": _column(np.arange(n), np.int32), **values})
+
+
+def illusion_rows(run_id: str, layer: int, pooling: str, x: np.ndarray, datasets: np.ndarray, k: int) -> pa.Table:
+    s = illusion_scores(x, datasets, k=k)  # one row per unit, in unit order
+    return _rows(run_id, layer, pooling, len(s), {"k": k},
+                 {c: _column(s[c], np.float64) for c in ("consistency", "baseline_mean", "baseline_std", "robustness")})
 
 
 def locality_rows(run_id: str, layer: int, pooling: str, dataset: str, x: np.ndarray, k: int) -> pa.Table:
     loc = locality_all_neurons(x, k=k)
-    n = len(loc)
-    return pa.table({"run_id": pa.array([run_id] * n, pa.string()), "layer": _column(np.full(n, layer), np.int32),
-                     "pooling": pa.array([pooling] * n, pa.string()), "dataset": pa.array([dataset] * n, pa.string()),
-                     "k": _column(np.full(n, k), np.int32), "unit": _column(np.arange(n), np.int32),
-                     "locality": _column(loc, np.float64)})
+    return _rows(run_id, layer, pooling, len(loc), {"dataset": dataset, "k": k},
+                 {"locality": _column(loc, np.float64)})
 
 
 def direction_rows(run_id: str, layer: int, pooling: str, dataset: str, directions: np.ndarray,
                    min_count: int) -> pa.Table:
-    h = directions.shape[0]
-    return pa.table({"run_id": pa.array([run_id] * h, pa.string()), "layer": _column(np.full(h, layer), np.int32),
-                     "pooling": pa.array([pooling] * h, pa.string()), "dataset": pa.array([dataset] * h, pa.string()),
-                     "min_count": _column(np.full(h, min_count), np.int32), "unit": _column(np.arange(h), np.int32),
-                     "directions": _lists(directions, np.int8)})
+    return _rows(run_id, layer, pooling, directions.shape[0], {"dataset": dataset, "min_count": min_count},
+                 {"directions": _lists(directions, np.int8)})
 
 
 def run(ctx) -> int:
@@ -90,7 +89,7 @@ def run(ctx) -> int:
     for layer, pooling in tqdm(jobs, desc=f"{ctx.run_id} layer scores", disable=not ctx.progress, unit="layer"):
         x, keys = queries.layer_matrix(ctx.con, ctx.run_id, layer, pooling, names)
         datasets = keys["dataset"].to_numpy()
-        if len(set(names)) >= 2:
+        if len(names) >= 2:
             scores = illusion_rows(ctx.run_id, layer, pooling, x, datasets, k)  # noqa: F841
             ctx.con.execute("insert into illusion_scores select * from scores")
             rows += scores.num_rows

@@ -5,7 +5,8 @@
 Ours is the real code path: ``pipeline.build.build`` on a ``make_config`` of four demo corpora (movies,
 amazon, nyt, tweets; n/4 real sentences each) and the packaged all-MiniLM-L6-v2, every layer, CLS + mean,
 written to a fresh DuckDB warehouse (so nothing is reused), with the per-run stages (separability, anisotropy,
-token states, sentiment, attention) switched off: they have their own benchmarks. Timings, per repeat (median over --repeat):
+token states, sentiment, attention, layer scores) switched off: they have their own benchmarks (layer scores:
+bench_stages). Timings, per repeat (median over --repeat):
 
 - ours: build() total        the whole call: dataset + model loading, extraction, sort, contracts, checkpoint
 - ours: build() after loading from the build's "extracting" log line (models and datasets loaded) to the end:
@@ -59,7 +60,8 @@ def run_ours(n: int, workdir: Path, tag: str) -> dict:
     target = workdir / f"ours-{tag}.duckdb"
     off = {"enabled": False}  # extraction only: the per-run stages have their own benchmarks
     cfg = make_config(datasets=demo_specs(n), models=model_specs(), warehouse=str(target), progress=False,
-                      separability_per_dataset=0, anisotropy=off, token_states=off, sentiment=off, attention=off)
+                      separability_per_dataset=0, anisotropy=off, token_states=off, sentiment=off, attention=off,
+                      layer_scores=off)
     events: list[tuple[float, str]] = []
 
     def log(*args):

@@ -33,11 +33,12 @@ serve: install
 	ILLUSION_WAREHOUSE=$(WAREHOUSE) $(BIN)/streamlit run app.py --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
+# The emoji font: without it the page icons in the sidebar are empty boxes in the screenshots.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian chromium for the browser tests"; \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "color emoji"; } || { \
+		echo "installing Debian chromium and an emoji font for the browser tests"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
 
 test: install chromium fetch
 	mkdir -p $(ARTIFACTS)

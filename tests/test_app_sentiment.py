@@ -52,6 +52,8 @@ def test_page_shows_table1_and_verdicts_from_the_stored_numbers(monkeypatch, sen
     sn = int(clf.loc["all", "sn_unit"])
     assert f"unit **{sn}**" in text and f"{units.loc[sn, 'weight']:+.3f}" in text
     assert ("polarity **positive**" in text) == (units.loc[sn, "weight"] > 0)
+    second = np.sort(np.abs(units["weight"].to_numpy()))[-2]  # the next largest |weight|
+    assert f"is {second:.3f}" in text and f"the SN's is {abs(units.loc[sn, 'weight']) / second:.2f}x as large" in text
     share = an.subset_share(subsets["test_accuracy"], clf.loc["sn_only", "test_accuracy"])
     assert f"**{100 * share:.1f}%** of {len(subsets)} random 16-unit subsets beat the SN alone" in text
     # every verdict line states holds / does not hold, computed from the same numbers

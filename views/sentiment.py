@@ -139,8 +139,8 @@ st.markdown(
     f"`{sn_row['layer_name']}`, {sn_row['pooling']} pooling, weight **{sn_row['weight']:+.3f}** — polarity "
     f"**{polarity}**: the higher its activation, the more "
     f"{'positive' if polarity == 'positive' else 'negative'} the predicted sentiment."
-    + (f" The next largest |weight| is {abs(second['weight']):.3f} (unit {int(second['unit'])}), "
-       f"{abs(sn_row['weight']) / max(abs(second['weight']), 1e-12):.1f}x smaller." if second is not None else "")
+    + (f" The next largest |weight| is {abs(second['weight']):.3f} (unit {int(second['unit'])}); the SN's is "
+       f"{abs(sn_row['weight']) / max(abs(second['weight']), 1e-12):.2f}x as large." if second is not None else "")
     + f" [Its top sentences on the drift page](drift?run={run_id}&layer={int(sn_row['layer'])}"
       f"&pooling={sn_row['pooling']}&unit={int(sn_row['neuron'])}).")
 

@@ -35,7 +35,8 @@ if not tokens:
                "or larger datasets.")
     st.stop()
 dim = int(sel.run["hidden_size"])
-st.markdown(f"{len(tokens)} tokens × {dim} neurons × {len(datasets)} datasets. For each neuron the sentences of a "
+st.markdown(f"{len(tokens)} token{'' if len(tokens) == 1 else 's'} × {dim} neurons × {len(datasets)} datasets. "
+            "For each neuron the sentences of a "
             "dataset are split into 5 quintiles of activation (lowest first); a (neuron, token) pair is "
             "*monotonic* when the token's count strictly increases or strictly decreases across the 5.")
 t3 = table3(directions)

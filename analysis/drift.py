@@ -61,13 +61,37 @@ HIST_BINS = 40
 def value_histogram(values, bins: int = HIST_BINS) -> tuple[float, float, np.ndarray]:
     """(lo, hi, counts [bins]) of one dataset's scores: ``bins`` equal-width bins from the minimum to the
     maximum, the last bin closed (np.histogram's). A constant input (hi == lo) puts every value in bin 0."""
-    v = np.asarray(values, dtype=np.float64)
-    lo, hi = float(v.min()), float(v.max())
-    if hi <= lo:
-        counts = np.zeros(bins, dtype=np.int64)
-        counts[0] = len(v)
-        return lo, hi, counts
-    counts, _ = np.histogram(v, bins=bins, range=(lo, hi))
+    lo, hi, counts = value_histograms(np.asarray(values).reshape(-1, 1), bins)
+    return float(lo[0]), float(hi[0]), counts[0]
+
+
+def value_histograms(x: np.ndarray, bins: int = HIST_BINS, columns: int = 128
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """value_histogram of every column of x [N, H] at once: lo [H], hi [H], counts [H, bins] (int64).
+
+    The same bins as ``np.histogram(x[:, u], bins, range=(lo, hi))``, edge cases included: its index
+    arithmetic in float64 and its one-ulp corrections against np.linspace's edges. One call per column cost
+    ~70 us x H x datasets x layers at build time. Columns are taken ``columns`` at a time to bound memory.
+    """
+    x = np.asarray(x)
+    n, h = x.shape
+    lo = x.min(axis=0).astype(np.float64) if n else np.full(h, np.nan)
+    hi = x.max(axis=0).astype(np.float64) if n else np.full(h, np.nan)
+    counts = np.zeros((h, bins), dtype=np.int64)
+    counts[hi <= lo, 0] = n  # constant columns: every value in bin 0
+    varying = np.flatnonzero(hi > lo)
+    for start in range(0, len(varying), columns):
+        cols = varying[start:start + columns]
+        first, last = lo[cols], hi[cols]
+        block = x[:, cols].astype(np.float64)  # [N, C]
+        edges = np.linspace(first, last, bins + 1)  # [bins + 1, C]: np.histogram's edges (no zero step)
+        idx = ((block - first) / (last - first) * bins).astype(np.intp)
+        idx[idx == bins] -= 1
+        rows = np.arange(len(cols))
+        idx[block < edges[idx, rows]] -= 1
+        idx[(block >= edges[idx + 1, rows]) & (idx != bins - 1)] += 1
+        flat = idx + rows * bins  # one bincount for the whole block
+        counts[cols] = np.bincount(flat.ravel(), minlength=len(cols) * bins).reshape(len(cols), bins)
     return lo, hi, counts
 
 

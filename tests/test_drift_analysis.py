@@ -5,7 +5,7 @@ import pytest
 
 from analysis.drift import (extremes_from_scores, one_hot, overlap_share, parse_vector, random_baseline,
                             random_direction, range_overlap, score_histograms, histogram_frame,
-                            random_draw, value_histogram)
+                            random_draw, value_histogram, value_histograms)
 
 
 def test_random_direction_is_a_reproducible_unit_vector():
@@ -75,6 +75,36 @@ def test_value_histogram_constant_and_histogram_frame_drops_it():
     assert frame["dataset"].unique().tolist() == ["v"]
     # density = count / (n * width): 4 values, width 0.5
     assert frame["density"].tolist() == [0.5, 0.5, 0.0, 1.0]
+
+
+def test_value_histograms_of_every_column_are_numpys_on_edges_ties_and_constants():
+    rng = np.random.default_rng(3)
+    n = 1000
+    cols = [rng.standard_normal(n).astype(np.float32),               # float32, as the warehouse stores
+            rng.integers(0, 41, n).astype(np.float32),              # every value on a bin edge (40 bins of 1)
+            np.full(n, -1.25, dtype=np.float32),                    # constant: all in bin 0
+            np.linspace(-3, 7, n).astype(np.float32),               # float32 roundings of evenly spaced values
+            (rng.integers(0, 3, n) * 0.1).astype(np.float32),       # three values, ties at 0.1 (not exact)
+            rng.exponential(1e-4, n).astype(np.float32)]            # tiny range
+    for a, b in [(1.369616873214543, 4.068214224139482), (-4.590264760638053, -4.424004932988291)]:
+        # float64 values on and one ulp either side of np.linspace's edges, where the index arithmetic is off
+        # by one and np.histogram corrects it (both corrections happen on these two ranges)
+        e = np.linspace(a, b, 41)
+        v = np.concatenate([e, np.nextafter(e, np.inf), np.nextafter(e, -np.inf)]).clip(a, b)
+        cols.append(np.resize(v, n))
+    x = np.column_stack(cols * 40)  # 320 columns: more than one block of 128
+    lo, hi, counts = value_histograms(x, bins=40)
+    assert counts.shape == (320, 40) and (counts.sum(axis=1) == n).all()
+    for u in range(x.shape[1]):
+        v = x[:, u].astype(np.float64)
+        assert (lo[u], hi[u]) == (v.min(), v.max())
+        ref = np.histogram(v, bins=40, range=(v.min(), v.max()))[0] if v.max() > v.min() else None
+        if ref is None:
+            assert counts[u].tolist() == [n] + [0] * 39
+        else:
+            assert counts[u].tolist() == ref.tolist(), u
+    # one column at a time gives the same
+    assert value_histogram(x[:, 1], bins=40)[2].tolist() == counts[1].tolist()
 
 
 def test_random_draw_prefix_and_independent_of_other_datasets():

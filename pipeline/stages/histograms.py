@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from analysis.drift import HIST_BINS, random_draw, value_histogram
+from analysis.drift import HIST_BINS, random_draw, value_histograms
 from pipeline.stages.extract import _lists
 from warehouse import queries
 
@@ -28,9 +28,7 @@ def histogram_rows(run_id: str, layer: int, pooling: str, dataset: str, x: np.nd
     """neuron_histograms rows of one [N, H] block (one dataset's sentences in sentence_id order): per unit,
     value_histogram of its column and its values at the rows ``random_pos``."""
     h = x.shape[1]
-    lo, hi, counts = np.empty(h), np.empty(h), np.empty((h, bins), dtype=np.int32)
-    for u in range(h):
-        lo[u], hi[u], counts[u] = value_histogram(x[:, u], bins)
+    lo, hi, counts = value_histograms(x, bins)
     return pa.table({
         "run_id": pa.array([run_id] * h, pa.string()),
         "layer": pa.array(np.full(h, layer, dtype=np.int32)),

@@ -219,9 +219,12 @@ def cluster(x: np.ndarray, spec: ClusterSpec, seed: int = 0) -> np.ndarray:
     raise ValueError(f"unknown clustering algorithm {a!r} (known: {', '.join(ALGORITHMS)})")
 
 
-def cluster_metrics(x: np.ndarray, labels: np.ndarray) -> dict:
+def cluster_metrics(x: np.ndarray, labels: np.ndarray, distances: np.ndarray | None = None) -> dict:
     """sklearn's silhouette (higher is better), Davies-Bouldin (lower) and Calinski-Harabasz (higher) of the
-    standardised points, DBSCAN noise (-1) left out; NaN when fewer than 2 clusters (or every point its own)."""
+    standardised points, DBSCAN noise (-1) left out; NaN when fewer than 2 clusters (or every point its own).
+
+    ``distances``: the [N, N] Euclidean distances of the standardised points, when the caller scores many
+    labellings of the same points (the silhouette then reads them instead of computing them again)."""
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
     z = standardise(x)
@@ -232,7 +235,12 @@ def cluster_metrics(x: np.ndarray, labels: np.ndarray) -> dict:
     out = {"n_points": int(len(labels)), "n_clusters": int(n_clusters), "n_noise": int((~keep).sum())}
     if n_clusters < 2 or n_clusters >= len(lab):
         return out | {m: float("nan") for m in METRICS}
-    return out | {"silhouette": float(silhouette_score(z, lab)),
+    if distances is None:
+        silhouette = silhouette_score(z, lab)
+    else:
+        d = distances if keep.all() else distances[np.ix_(keep, keep)]
+        silhouette = silhouette_score(d, lab, metric="precomputed")
+    return out | {"silhouette": float(silhouette),
                   "davies_bouldin": float(davies_bouldin_score(z, lab)),
                   "calinski_harabasz": float(calinski_harabasz_score(z, lab))}
 
@@ -258,13 +266,18 @@ def default_specs(algorithms=ALGORITHMS, k_min: int = 2, k_max: int = 8, eps_gri
 def quality_table(x: np.ndarray, specs: list[ClusterSpec], seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """Every spec's metrics: DataFrame [algorithm, params, k, n_points, n_clusters, n_noise, silhouette, davies_bouldin,
     calinski_harabasz, rank, chosen] and the labels of each row (row index -> labels)."""
+    from sklearn.metrics import pairwise_distances
+
     rows, labels = [], {}
     # k must leave at least two points per cluster on average (spectral clustering needs k < N outright)
     specs = [s for s in specs if s.algorithm == "dbscan" or 2 * int(s.k) <= len(x)]
+    # every spec is scored on the same points: their distances once, not once per silhouette
+    distances = pairwise_distances(standardise(x)) if len(x) else None
     for i, s in enumerate(specs):
         lab = cluster(x, s, seed)
         labels[i] = lab
-        rows.append({"algorithm": s.algorithm, "params": s.params(), "k": int(s.k)} | cluster_metrics(x, lab))
+        rows.append({"algorithm": s.algorithm, "params": s.params(), "k": int(s.k)}
+                    | cluster_metrics(x, lab, distances))
     df = pd.DataFrame(rows)
     df["rank"] = consensus_rank(df)
     df["chosen"] = False

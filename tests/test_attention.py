@@ -153,6 +153,10 @@ def test_cluster_metrics_equal_sklearn_and_noise_is_left_out():
     m2 = cluster_metrics(x, noisy)
     assert m2["n_noise"] == 5 and m2["silhouette"] == pytest.approx(silhouette_score(z[5:], lab[5:]))
     assert np.isnan(cluster_metrics(x, np.zeros(len(x), dtype=int))["silhouette"])
+    # with the distances given (quality_table's path): the same metrics, noise left out of the matrix too
+    d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
+    for labels in (lab, noisy):
+        assert cluster_metrics(x, labels, d) == pytest.approx(cluster_metrics(x, labels), rel=1e-9)
 
 
 @pytest.mark.parametrize("spec", [ClusterSpec("agglomerative", 3, linkage="average", metric="manhattan"),
@@ -184,6 +188,11 @@ def test_quality_table_consensus_picks_the_true_k():
     r = (ok["silhouette"].rank(ascending=False) + ok["davies_bouldin"].rank() + ok["calinski_harabasz"].rank(
         ascending=False)) / 3
     assert ok["rank"].tolist() == pytest.approx(r.tolist())
+    # each row's silhouette is sklearn's on the standardised points and that row's labels (noise left out)
+    z = standardise(x)
+    for i, row in q.dropna(subset=["silhouette"]).iterrows():
+        keep = labels[i] >= 0
+        assert row["silhouette"] == pytest.approx(silhouette_score(z[keep], labels[i][keep]), rel=1e-9)
     bad = pd.DataFrame({"algorithm": ["dbscan"], "n_points": [10], "n_noise": [6], "n_clusters": [2],
                         "silhouette": [0.9], "davies_bouldin": [0.1], "calinski_harabasz": [100.0]})
     assert consensus_rank(bad).isna().all()  # DBSCAN with most points as noise is not a candidate

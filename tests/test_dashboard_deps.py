@@ -10,7 +10,7 @@ DASHBOARD = [ROOT / "app.py", *ROOT.glob("views/*.py"), *ROOT.glob("ui/*.py"), *
 LOCAL = {"ui", "warehouse", "analysis", "annotations"}
 # import name -> distribution name in requirements.txt
 DIST = {"streamlit": "streamlit", "duckdb": "duckdb", "pandas": "pandas", "numpy": "numpy", "altair": "altair",
-        "pyarrow": "pyarrow", "scipy": "scipy", "sklearn": "scikit-learn"}
+        "pyarrow": "pyarrow", "scipy": "scipy", "sklearn": "scikit-learn", "threadpoolctl": "threadpoolctl"}
 
 
 def imported_top_levels(path: Path) -> set[str]:

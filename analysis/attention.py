@@ -282,7 +282,7 @@ def quality_table(x: np.ndarray, specs: list[ClusterSpec], seed: int = 0) -> tup
     # k must leave at least two points per cluster on average (spectral clustering needs k < N outright)
     specs = [s for s in specs if s.algorithm == "dbscan" or 2 * int(s.k) <= len(x)]
     # every spec is scored on the same points: their distances once, not once per silhouette
-    distances = pairwise_distances(standardise(x)) if len(x) else None
+    distances = pairwise_distances(standardise(x))
     for i, s in enumerate(specs):
         lab = cluster(x, s, seed)
         labels[i] = lab

@@ -75,8 +75,7 @@ def value_histograms(x: np.ndarray, bins: int = HIST_BINS, columns: int = 128
     """
     x = np.asarray(x)
     n, h = x.shape
-    lo = x.min(axis=0).astype(np.float64) if n else np.full(h, np.nan)
-    hi = x.max(axis=0).astype(np.float64) if n else np.full(h, np.nan)
+    lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
     counts = np.zeros((h, bins), dtype=np.int64)
     counts[hi <= lo, 0] = n  # constant columns: every value in bin 0
     varying = np.flatnonzero(hi > lo)

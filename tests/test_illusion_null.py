@@ -72,6 +72,20 @@ def test_float32_layer_matches_illusion_scores():
     np.testing.assert_allclose(direction_consistency(x, names, None, k=10), ref, atol=1e-10)
 
 
+def test_row_order_and_dataset_block_order_do_not_matter():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    names = np.repeat(["c", "a", "b"], 100)                          # contiguous, not in sorted order
+    dirs = rng.standard_normal((5, 8))
+    ref = direction_consistency(x, names, dirs, k=6)
+    perm = rng.permutation(300)                                       # interleaved: the per-dataset copy path
+    np.testing.assert_allclose(direction_consistency(x[perm], names[perm], dirs, k=6), ref, atol=1e-12)
+    np.testing.assert_allclose(direction_consistency(x[perm], names[perm], None, k=6),
+                               direction_consistency(x, names, None, k=6), atol=1e-12)
+    for d in range(5):
+        assert ref[d] == pytest.approx(_hand_statistic(x.astype(np.float64), list(names), dirs[d], 6), abs=1e-6)
+
+
 def test_top_rows_keeps_lower_index_ties_like_neuron_extremes():
     rng = np.random.default_rng(5)
     pt = rng.integers(0, 4, size=(30, 25)).astype(np.float32)         # heavy ties everywhere
@@ -85,7 +99,7 @@ def test_null_directions_gaussian_and_rotation():
     g = null_directions(16, 50, "gaussian", seed=7)
     assert g.shape == (50, 16)
     np.testing.assert_allclose(np.linalg.norm(g, axis=1), 1.0, atol=1e-12)
-    ref = np.random.default_rng(7).standard_normal((50, 16))
+    ref = np.random.default_rng([7, 0]).standard_normal((50, 16))
     np.testing.assert_allclose(g, ref / np.linalg.norm(ref, axis=1, keepdims=True))
     np.testing.assert_array_equal(null_directions(16, 50, "gaussian", seed=7), g)
     assert not np.allclose(null_directions(16, 50, "gaussian", seed=8), g)
@@ -95,10 +109,11 @@ def test_null_directions_gaussian_and_rotation():
     for lo in (0, 16):
         np.testing.assert_allclose(rot[lo:lo + 16] @ rot[lo:lo + 16].T, np.eye(16), atol=1e-12)
     np.testing.assert_allclose(rot[32:] @ rot[32:].T, np.eye(8), atol=1e-12)
-    q = ortho_group.rvs(16, size=3, random_state=np.random.default_rng(7))   # Q e_u = column u of Q
+    q = ortho_group.rvs(16, size=3, random_state=np.random.default_rng([7, 1]))   # Q e_u = column u of Q
     np.testing.assert_allclose(rot, np.concatenate([q[i].T for i in range(3)])[:40])
+    assert np.abs(null_directions(16, 16, "gaussian", 7) @ rot[:16].T).max() < 0.99   # no shared draws
     one = null_directions(16, 16, "rotation", seed=2)                   # one basis: ortho_group's 2-D return
-    np.testing.assert_allclose(one, ortho_group.rvs(16, random_state=np.random.default_rng(2)).T)
+    np.testing.assert_allclose(one, ortho_group.rvs(16, random_state=np.random.default_rng([2, 1])).T)
 
 
 def test_hand_percentile_p_value_and_z_on_a_small_null():

@@ -117,7 +117,8 @@ def direction_consistency(x: np.ndarray, datasets: np.ndarray, directions: np.nd
     None means the neuron basis e_0..e_{H-1} (read straight off x's columns, no matrix product).
     remove: [n_dirs, H] the direction projected out of the centroids, if not the direction itself (a dictionary
     feature ranks sentences by its encoder row w_f and writes along its decoder row d_f: directions = W_enc.T,
-    remove = W_dec); default: the directions.
+    remove = W_dec; its activation is monotone in <x, w_f>, so these are its top sets wherever it fires on at
+    least k sentences); default: the directions.
 
     Definition, for a direction v (|v| = 1), removed direction r (|r| = 1, r = v by default), k_D = min(k, |D|):
     - mu = the mean of x over all N rows (float64);
@@ -133,9 +134,10 @@ def direction_consistency(x: np.ndarray, datasets: np.ndarray, directions: np.nd
     extends "leave the unit's own coordinate out" to any direction.
 
     Cost: O(N H n_dirs) multiply-adds for the projections (BLAS, blocks of directions), O(N n_dirs) for the
-    top-k partitions, O(n_dirs m k H) for the centroids. Memory beyond x: O(block * max_D |D|) for one block of
-    projections and its partition indices (block = BLOCK_ELEMENTS // max_D |D| directions unless given, about
-    48 MB at any N), plus O(block k H) for the gathered top rows; x is read ceil(n_dirs / block) times.
+    top-k partitions, O(n_dirs m k H) for the centroids. Memory beyond x is bounded whatever N and n_dirs:
+    one block of projections [block, |D|] float32, its partitioned copy and a mask (block = BLOCK_ELEMENTS //
+    max_D |D| directions unless given: about 36 MB), plus the block's gathered top rows [block, k, H]; x is
+    read ceil(n_dirs / block) times.
     Raises ValueError (one line) on a bad shape, fewer than 2 datasets, k < 1, block < 1, or non-finite input.
     """
     mu, _, blocks = _check_layer(x, datasets, k)

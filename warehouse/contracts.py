@@ -68,6 +68,7 @@ class SchemaFile:
     name: str               # e.g. warehouse/schema/001_core.sql
     text: str
     tables: list[TableContracts]
+    builtin: bool = True    # one of warehouse/schema/*.sql, as opposed to a stage's extra_sql
 
 
 def _display_name(path: Path) -> str:
@@ -78,15 +79,15 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def _sources(extra_sql: Iterable[SchemaSource]) -> list[tuple[str, str]]:
-    out = [(_display_name(p), p.read_text()) for p in sorted(warehouse.SCHEMA_DIR.glob("*.sql"))]
+def _sources(extra_sql: Iterable[SchemaSource]) -> list[tuple[str, str, bool]]:
+    out = [(_display_name(p), p.read_text(), True) for p in sorted(warehouse.SCHEMA_DIR.glob("*.sql"))]
     for i, src in enumerate(extra_sql):
         if isinstance(src, tuple):
-            out.append((str(src[0]), src[1]))
+            out.append((str(src[0]), src[1], False))
         elif isinstance(src, os.PathLike):
-            out.append((_display_name(Path(src)), Path(src).read_text()))
+            out.append((_display_name(Path(src)), Path(src).read_text(), False))
         else:
-            out.append((f"<extra_sql[{i}]>", src))
+            out.append((f"<extra_sql[{i}]>", src, False))
     return out
 
 
@@ -215,7 +216,7 @@ def parse(text: str, name: str) -> list[TableContracts]:
 
 def schema_files(extra_sql: Iterable[SchemaSource] = ()) -> list[SchemaFile]:
     """warehouse/schema/*.sql in order, then ``extra_sql``, each parsed."""
-    return [SchemaFile(name, text, parse(text, name)) for name, text in _sources(extra_sql)]
+    return [SchemaFile(name, text, parse(text, name), builtin) for name, text, builtin in _sources(extra_sql)]
 
 
 def _queries(t: TableContracts) -> list[tuple[str, str]]:

@@ -21,10 +21,16 @@ def test_committed_schema_doc_is_the_generated_one():
         f"warehouse/SCHEMA.md is out of date with warehouse/schema/*.sql: run `{schema_doc.COMMAND}`")
 
 
-def test_the_command_prints_it():
+def test_the_command_prints_it(tmp_path):
     res = subprocess.run([sys.executable, "-m", "warehouse.schema_doc"], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert res.stdout == schema_doc.render()
+    extra = tmp_path / "toy.sql"
+    extra.write_text("create table toy (a integer not null);\n-- key: a\ncomment on table toy is 'Toy.';\n")
+    res = subprocess.run([sys.executable, "-m", "warehouse.schema_doc", str(extra)], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == schema_doc.render([extra]) and f"\n## {extra}\n" in res.stdout
 
 
 def _section(text: str, table: str) -> str:
@@ -70,8 +76,8 @@ def test_a_stage_schema_gets_its_own_section():
            "comment on table toy_items is 'One | per toy item.';\n"
            "comment on column toy_items.item is 'The item.';\n")
     text = schema_doc.render(extra_sql=[("toy/schema.sql", toy)])
-    sec = text.split("\n## schema.sql\n", 1)[1]
+    sec = text.split("\n## toy/schema.sql\n", 1)[1]
     assert sec.startswith("\nThe toy study.\n\n### toy_items\n\nOne \\| per toy item.\n\n- key: `run_id, item`\n"
                           "- references: `run_id` → `runs(run_id)`\n")
     assert "| `run_id` | VARCHAR, not null |  |" in sec and "| `item` | INTEGER, not null | The item. |" in sec
-    assert "| [`toy_items`](#toy_items) | `run_id, item` | schema.sql |" in text
+    assert "| [`toy_items`](#toy_items) | `run_id, item` | toy/schema.sql |" in text

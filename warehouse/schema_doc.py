@@ -7,7 +7,9 @@ tests/test_schema_doc.py keeps the committed file equal to this output.
 """
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 from typing import Iterable
 
 import duckdb
@@ -69,6 +71,11 @@ def _header(text: str) -> str:
     return " ".join(x for x in lines if x)
 
 
+def _title(f: SchemaFile) -> str:
+    """warehouse/schema/*.sql by file name; a stage's schema by the name it was given."""
+    return f.name.rsplit("/", 1)[-1] if f.builtin else f.name
+
+
 def _cols(cols) -> str:
     return ", ".join(cols)
 
@@ -114,9 +121,9 @@ def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
     for f in files:
         for t in f.tables:
             key = "; ".join(f"`{_cols(k)}`" for k in t.keys) or "—"
-            out.append(f"| [`{t.table}`](#{t.table}) | {key} | {f.name.rsplit('/', 1)[-1]} |")
+            out.append(f"| [`{t.table}`](#{t.table}) | {key} | {_title(f)} |")
     for f in files:
-        out += ["", f"## {f.name.rsplit('/', 1)[-1]}", ""]
+        out += ["", f"## {_title(f)}", ""]
         head = _header(f.text)
         if head:
             out += [head, ""]
@@ -133,7 +140,10 @@ def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
 
 
 def main(argv=None) -> int:
-    sys.stdout.write(render())
+    ap = argparse.ArgumentParser(prog="python -m warehouse.schema_doc", description=__doc__.split("\n", 1)[0])
+    ap.add_argument("extra", nargs="*", type=Path, help="schema .sql files of stages, after warehouse/schema/*.sql")
+    args = ap.parse_args(argv)
+    sys.stdout.write(render(args.extra))
     return 0
 
 

@@ -1,5 +1,5 @@
 -- Schema version 5: the per-neuron scores of the illusion-score and monotonicity pages' default views, computed
--- once by the build (each needs every sentence of a layer: 0.3-1.5 s per layer on the page).
+-- once by the build: each needs every sentence of a layer, too slow to compute on a page view.
 
 create table illusion_scores (
     run_id varchar not null,

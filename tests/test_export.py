@@ -1,4 +1,4 @@
-"""``python -m pipeline export`` and the file's openness: Parquet + manifest, the stock CLI, pandas, README."""
+"""``python -m pipeline export`` and the file's openness: Parquet + manifest, the stock CLI, pandas, SCHEMA.md."""
 from __future__ import annotations
 
 import json
@@ -85,26 +85,33 @@ def test_warehouse_opens_in_the_stock_duckdb_cli(small_warehouse):
     assert res.stdout.split() == ["n", str(24 + 16 + 24), "value", str(warehouse.SCHEMA_VERSION)]
 
 
-def _readme_schema() -> dict[str, list[str]]:
-    """Tables and their columns as the README's schema section lists them (backticked names, in order;
-    anything in parentheses is explanation, not a column)."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Warehouse schema", 1)[1].split("\n## ", 1)[0]
+def _schema_doc() -> dict[str, list[str]]:
+    """Tables and their columns as warehouse/SCHEMA.md lists them: a ``### table`` heading, then a row per
+    column, in order."""
     out: dict[str, list[str]] = {}
-    for line in section.splitlines():
-        m = re.match(r"\| `(\w+)` \|[^|]*\| (.*) \|$", line)
-        if not m:
+    table = None
+    for line in (ROOT / "warehouse" / "SCHEMA.md").read_text().splitlines():
+        heading = re.match(r"#{1,6} (.*)$", line)
+        if heading:
+            table = heading.group(1) if line.startswith("### ") else None
+            if table:
+                assert re.fullmatch(r"\w+", table) and table not in out, line
+                out[table] = []
             continue
-        cols = m.group(2)
-        while re.search(r"\([^()]*\)", cols):
-            cols = re.sub(r"\([^()]*\)", "", cols)
-        cols = cols.split(":", 1)[0] if m.group(1) == "meta" else cols
-        out[m.group(1)] = re.findall(r"`(\w+)`", cols)
+        m = re.match(r"\| `(\w+)` \| [^|]+ \|", line)
+        if table and m:
+            out[table].append(m.group(1))
     return out
 
 
-def test_readme_schema_section_matches_the_file(small_warehouse):
-    readme, actual = _readme_schema(), _tables(small_warehouse)
-    assert sorted(readme) == sorted(actual), "README schema section and warehouse tables differ"
+def test_schema_doc_lists_exactly_the_tables_and_columns_of_a_built_file(small_warehouse):
+    doc, actual = _schema_doc(), _tables(small_warehouse)
+    assert sorted(doc) == sorted(actual), "warehouse/SCHEMA.md and the warehouse's tables differ"
     for table, columns in actual.items():
-        assert readme[table] == columns, f"README columns of {table}"
+        assert doc[table] == columns, f"SCHEMA.md columns of {table}"
+
+
+def test_readme_links_to_the_schema_doc_and_stays_short():
+    text = (ROOT / "README.md").read_text()
+    assert "(warehouse/SCHEMA.md)" in text and "## Warehouse schema" not in text
+    assert len(text.split()) < 2500

@@ -1,205 +1,250 @@
-"""Schema contracts: unique keys, not-null keys and foreign keys. Each query counts violations."""
+"""Schema contracts: declared once, in the schema files, and checked by the build before a new file is swapped in.
+
+Comment lines right after a table's ``create table ...;`` statement declare its contracts::
+
+    -- key: col_a, col_b                                    unique, and never null
+    -- ref: col_a, col_b -> parent_table(col_a, col_b)       every row has a parent row
+    -- check: what must hold: select count(*) from ...      any other rule, as SQL counting the violating rows
+
+Either side of a ``ref`` may instead be a parenthesised query followed by its columns, for references held
+in lists or to (or from) a filtered set of rows::
+
+    -- ref: (select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)(dataset, sentence_id)
+    --     -> sentences(dataset, sentence_id)
+
+A comment line of ``--`` and at least three spaces continues the annotation above it (the pieces are joined
+with one space). An annotation belongs to the last ``create table`` above it in the same file. DuckDB
+constraints are not used so that bulk loads stay fast; the contracts are queries, each counting violations.
+"""
 from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Union
 
 import duckdb
 
-UNIQUE = {
-    "meta": ["key"],
-    "runs": ["run_id"],
-    "layers": ["run_id", "layer"],
-    "datasets": ["dataset"],
-    "sentences": ["dataset", "sentence_id"],
-    "sentence_lengths": ["run_id", "dataset", "sentence_id"],
-    "sentence_tokens": ["run_id", "dataset", "sentence_id", "token"],
-    "activations": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
-    "neuron_topk": ["run_id", "layer", "pooling", "dataset", "unit", "side"],
-    "neuron_histograms": ["run_id", "layer", "pooling", "dataset", "unit"],
-    "random_sentences": ["run_id", "dataset"],
-    "sentence_distances": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
-    "illusion_scores": ["run_id", "layer", "pooling", "k", "unit"],
-    "neuron_locality": ["run_id", "layer", "pooling", "dataset", "k", "unit"],
-    "monotonic_tokens": ["run_id", "min_count"],
-    "token_directions": ["run_id", "layer", "pooling", "dataset", "min_count", "unit"],
-    "stage_log": ["stage", "key"],
-    "separability": ["run_id", "layer", "pooling"],
-    "separability_confusion": ["run_id", "layer", "pooling", "true_dataset", "predicted_dataset"],
-    "umap_coords": ["run_id", "layer", "pooling", "dataset", "sentence_id"],
-    # --- anisotropy (issue 4) ---
-    "anisotropy_layers": ["run_id", "layer", "dataset"],
-    "anisotropy_words": ["run_id", "layer", "dataset", "word"],
-    "anisotropy_contexts": ["run_id", "sample", "word", "dataset", "sentence_id"],
-    "anisotropy_sentences": ["run_id", "layer", "dataset", "sentence_id"],
-    # --- end anisotropy ---
-    # --- token_states (issue 7) ---
-    "token_units": ["run_id", "dataset", "sentence_id"],
-    "token_states": ["run_id", "layer", "dataset", "sentence_id"],
-    # --- end token_states ---
-    # --- sentiment (issue 5) ---
-    "sentiment_datasets": ["run_id", "dataset"],
-    "sentiment_features": ["run_id", "feature"],
-    "sentiment_classifiers": ["run_id", "dataset", "feature", "penalty", "model"],
-    "sentiment_units": ["run_id", "dataset", "feature", "penalty", "unit"],
-    "sentiment_subsets": ["run_id", "dataset", "feature", "penalty", "subset"],
-    "sentiment_labels": ["run_id", "dataset", "sentence_id"],
-    "sentiment_predictions": ["run_id", "dataset", "feature", "penalty", "attack", "sentence_id"],
-    # --- end sentiment ---
-    # --- attention (issue 6) ---
-    "attention_items": ["run_id", "dataset", "sentence_id"],
-    "attention_points": ["run_id", "dataset", "layer", "sentence_id"],
-    "attention_layers": ["run_id", "dataset", "layer", "feature_set"],
-    "attention_quality": ["run_id", "dataset", "layer", "feature_set", "algorithm", "params", "k"],
-    "attention_tests": ["run_id", "dataset", "layer", "feature_set", "covariate"],
-    "attention_pairs": ["run_id", "dataset", "layer", "feature_set", "covariate", "cluster_a", "cluster_b"],
-    "attention_heads": ["run_id", "dataset", "head", "mode"],
-    # --- end attention ---
-}
-# (child table or subquery, child columns, parent table, parent columns)
-FOREIGN = [
-    ("layers", ["run_id"], "runs", ["run_id"]),
-    ("sentences", ["dataset"], "datasets", ["dataset"]),
-    ("sentence_lengths", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("sentence_lengths", ["run_id"], "runs", ["run_id"]),
-    ("sentence_tokens", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("activations", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("activations", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("(select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)", ["dataset", "sentence_id"],
-     "sentences", ["dataset", "sentence_id"]),
-    ("neuron_topk", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("neuron_histograms", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("sentence_distances", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("sentence_distances", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("illusion_scores", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("neuron_locality", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("neuron_locality", ["dataset"], "datasets", ["dataset"]),
-    ("monotonic_tokens", ["run_id"], "runs", ["run_id"]),
-    ("token_directions", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("token_directions", ["run_id", "min_count"], "monotonic_tokens", ["run_id", "min_count"]),
-    ("(select dataset, unnest(sentence_ids) as sentence_id from random_sentences)", ["dataset", "sentence_id"],
-     "sentences", ["dataset", "sentence_id"]),
-    ("separability", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("umap_coords", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("umap_coords", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    # --- anisotropy (issue 4) ---
-    ("anisotropy_layers", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("(select * from anisotropy_layers where dataset <> '(pooled)')", ["dataset"], "datasets", ["dataset"]),
-    ("anisotropy_words", ["run_id", "layer", "dataset"], "anisotropy_layers", ["run_id", "layer", "dataset"]),
-    ("anisotropy_contexts", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("anisotropy_contexts", ["run_id"], "runs", ["run_id"]),
-    ("(select * from anisotropy_contexts where used)", ["run_id", "sample", "word"],
-     "(select distinct run_id, dataset, word from anisotropy_words)", ["run_id", "dataset", "word"]),
-    ("anisotropy_sentences", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("anisotropy_sentences", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    # --- end anisotropy ---
-    # --- token_states (issue 7) ---
-    ("token_units", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("token_units", ["run_id"], "runs", ["run_id"]),
-    ("token_states", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    # same units (and as many) as token_units says
-    ("token_states", ["run_id", "dataset", "sentence_id", "n_units"], "token_units",
-     ["run_id", "dataset", "sentence_id", "n_units"]),
-    # offsets lists as long as the units list
-    ("token_units", ["run_id", "dataset", "sentence_id"],
-     "(select * from token_units where len(units) = n_units and len(starts) = n_units and len(ends) = n_units)",
-     ["run_id", "dataset", "sentence_id"]),
-    # every packed array holds exactly n_units x hidden_size values of its dtype
-    ("token_states", ["run_id", "layer", "dataset", "sentence_id"],
-     "(select s.* from token_states s join runs r using (run_id) where octet_length(s.states) = s.n_units * "
-     "r.hidden_size * case s.dtype when 'int8' then 1 when 'float16' then 2 when 'float32' then 4 end)",
-     ["run_id", "layer", "dataset", "sentence_id"]),
-    # --- end token_states ---
-    # --- sentiment (issue 5) ---
-    ("sentiment_datasets", ["run_id"], "runs", ["run_id"]),
-    ("sentiment_datasets", ["dataset"], "datasets", ["dataset"]),
-    ("sentiment_features", ["run_id"], "runs", ["run_id"]),
-    ("(select run_id, unnest(layers) as layer from sentiment_features)", ["run_id", "layer"], "layers",
-     ["run_id", "layer"]),
-    ("sentiment_classifiers", ["run_id", "feature"], "sentiment_features", ["run_id", "feature"]),
-    ("(select * from sentiment_classifiers where model <> 'all')",
-     ["run_id", "dataset", "feature", "penalty"], "(select * from sentiment_classifiers where model = 'all')",
-     ["run_id", "dataset", "feature", "penalty"]),
-    ("sentiment_classifiers", ["run_id", "dataset"], "(select * from sentiment_datasets where status = 'done')",
-     ["run_id", "dataset"]),
-    ("sentiment_units", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
-     ["run_id", "dataset", "feature", "penalty"]),
-    ("sentiment_units", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("sentiment_subsets", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
-     ["run_id", "dataset", "feature", "penalty"]),
-    ("sentiment_labels", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("sentiment_labels", ["run_id", "dataset"], "(select * from sentiment_datasets where status = 'done')",
-     ["run_id", "dataset"]),
-    ("sentiment_predictions", ["run_id", "dataset", "sentence_id"],
-     "(select * from sentiment_labels where split = 'test')", ["run_id", "dataset", "sentence_id"]),
-    ("sentiment_predictions", ["run_id", "dataset", "feature", "penalty"], "sentiment_classifiers",
-     ["run_id", "dataset", "feature", "penalty"]),
-    # --- end sentiment ---
-    # --- attention (issue 6) ---
-    ("attention_items", ["dataset", "sentence_id"], "sentences", ["dataset", "sentence_id"]),
-    ("attention_items", ["run_id"], "(select * from runs where model_kind = 'transformer')", ["run_id"]),
-    ("attention_points", ["run_id", "dataset", "sentence_id"], "attention_items", ["run_id", "dataset", "sentence_id"]),
-    ("attention_points", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("attention_points", ["run_id", "dataset", "layer"], "attention_layers", ["run_id", "dataset", "layer"]),
-    ("attention_layers", ["run_id", "dataset", "layer"], "attention_points", ["run_id", "dataset", "layer"]),
-    ("attention_quality", ["run_id", "dataset", "layer", "feature_set"], "attention_layers",
-     ["run_id", "dataset", "layer", "feature_set"]),
-    ("(select * from attention_layers where algorithm is not null)", ["run_id", "dataset", "layer", "feature_set"],
-     "(select * from attention_quality where chosen)", ["run_id", "dataset", "layer", "feature_set"]),
-    ("attention_tests", ["run_id", "dataset", "layer", "feature_set"], "attention_layers",
-     ["run_id", "dataset", "layer", "feature_set"]),
-    ("attention_pairs", ["run_id", "dataset", "layer", "feature_set", "covariate"], "attention_tests",
-     ["run_id", "dataset", "layer", "feature_set", "covariate"]),
-    ("attention_heads", ["run_id", "layer"], "layers", ["run_id", "layer"]),
-    ("attention_heads", ["dataset"], "datasets", ["dataset"]),
-    # --- end attention ---
-]
+import warehouse
+
+# A schema text the caller contributes: its text (named by position), a path to a .sql file, or (name, text).
+SchemaSource = Union[str, os.PathLike, "tuple[str, str]"]
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_CREATE = re.compile(rf"^\s*create\s+(?:or\s+replace\s+)?table\s+(?:if\s+not\s+exists\s+)?({_IDENT})\b", re.I)
+_ANNOTATION = re.compile(r"^\s*--\s?([a-z_]+):(.*)$")
+_CONTINUATION = re.compile(r"^\s*-- {3,}(\S.*)$")
+KINDS = ("key", "ref", "check")
+# Words that look meant as an annotation but are not one (plain comments may use any other "word:" freely).
+_NEAR_MISSES = {"keys", "unique", "primary", "pk", "refs", "references", "reference", "foreign", "fk", "checks"}
 
 
-def contract_queries() -> list[tuple[str, str]]:
-    """(description, SQL returning the number of violating rows)."""
-    out = []
-    for table, key in UNIQUE.items():
-        cols = ", ".join(key)
-        out.append((f"{table} unique ({cols})",
-                    f"select count(*) from (select {cols} from {table} group by all having count(*) > 1)"))
-        nulls = " or ".join(f"{c} is null" for c in key)
-        out.append((f"{table} not null ({cols})", f"select count(*) from {table} where {nulls}"))
-    for child, ccols, parent, pcols in FOREIGN:
-        on = " and ".join(f"c.{a} = p.{b}" for a, b in zip(ccols, pcols))
-        out.append((f"{child}({', '.join(ccols)}) -> {parent}",
-                    f"select count(*) from {child} c anti join {parent} p on {on}"))
-    out.append(("datasets.n_sentences matches sentences",
-                "select count(*) from datasets d left join (select dataset, count(*) n from sentences "
-                "group by dataset) s using (dataset) where coalesce(s.n, 0) <> d.n_sentences"))
-    out.append(("neuron_topk lists have equal lengths",
-                "select count(*) from neuron_topk where len(sentence_ids) <> len(vals) or len(vals) = 0"))
-    out.append(("neuron_histograms counts sum to the dataset's sentences",
-                "select count(*) from neuron_histograms h join datasets d using (dataset) "
-                "where list_sum(h.counts) <> d.n_sentences"))
-    out.append(("neuron_histograms random_vals match random_sentences",
-                "select count(*) from neuron_histograms h left join random_sentences r using (run_id, dataset) "
-                "where len(h.random_vals) <> coalesce(len(r.sentence_ids), -1)"))
-    out.append(("token_directions have one entry per monotonic token",
-                "select count(*) from token_directions d left join monotonic_tokens t using (run_id, min_count) "
-                "where len(d.directions) <> coalesce(len(t.tokens), -1)"))
-    out.append(("illusion_scores and neuron_locality have hidden_size units per layer",
-                "select count(*) from (select run_id, count(*) n from illusion_scores group by run_id, layer, pooling, k "
-                "union all select run_id, count(*) n from neuron_locality group by run_id, layer, pooling, dataset, k) "
-                "s join runs r using (run_id) where s.n <> r.hidden_size"))
-    out.append(("activations.vec has hidden_size values",
-                "select count(*) from activations a join runs r using (run_id) where len(a.vec) <> r.hidden_size"))
-    # --- attention (issue 6) ---
-    out.append(("attention_quality has one chosen row per layer and feature set at most",
-                "select count(*) from (select run_id, dataset, layer, feature_set from attention_quality where chosen "
-                "group by all having count(*) > 1)"))
-    out.append(("attention_points.features has 7 values per head",
-                "select count(*) from attention_points a join runs r using (run_id) "
-                "where len(a.features) <> 7 * r.n_heads"))
-    # --- end attention ---
+class SchemaAnnotationError(ValueError):
+    """A contract annotation that cannot be read; the message is one line naming the file and line."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    child: str              # the table, or a parenthesised query
+    child_cols: tuple[str, ...]
+    parent: str             # a table, or a parenthesised query
+    parent_cols: tuple[str, ...]
+
+
+@dataclass
+class TableContracts:
+    """One ``create table`` of a schema file and the contracts annotated under it."""
+    table: str
+    file: str
+    line: int
+    keys: list[tuple[str, ...]] = field(default_factory=list)
+    refs: list[Ref] = field(default_factory=list)
+    checks: list[tuple[str, str]] = field(default_factory=list)   # (description, SQL counting violations)
+
+
+@dataclass
+class SchemaFile:
+    name: str               # e.g. warehouse/schema/001_core.sql
+    text: str
+    tables: list[TableContracts]
+    builtin: bool = True    # one of warehouse/schema/*.sql, as opposed to a stage's extra_sql
+
+
+def _display_name(path: Path) -> str:
+    root = warehouse.SCHEMA_DIR.parent.parent
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _sources(extra_sql: Iterable[SchemaSource]) -> list[tuple[str, str, bool]]:
+    out = [(_display_name(p), p.read_text(), True) for p in sorted(warehouse.SCHEMA_DIR.glob("*.sql"))]
+    for i, src in enumerate(extra_sql):
+        if isinstance(src, tuple):
+            out.append((str(src[0]), src[1], False))
+        elif isinstance(src, os.PathLike):
+            out.append((_display_name(Path(src)), Path(src).read_text(), False))
+        else:
+            out.append((f"<extra_sql[{i}]>", src, False))
     return out
 
 
-def violations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+def _group_end(text: str, i: int) -> int:
+    """Index just past the parenthesis matching the one at text[i] (quoted text skipped)."""
+    depth, quote = 0, None
+    for j in range(i, len(text)):
+        ch = text[j]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    raise ValueError(f"unbalanced parentheses in {text[i:]!r}")
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    cols = tuple(c.strip() for c in text.split(","))
+    if not cols or not all(re.fullmatch(_IDENT, c) for c in cols):
+        raise ValueError(f"expected column names separated by commas, found {text.strip()!r}")
+    return cols
+
+
+def _source_and_columns(text: str, i: int, what: str) -> tuple[str, tuple[str, ...], int]:
+    """``name(cols)`` or ``(query)(cols)`` at text[i:]: (name or query, columns, index after it)."""
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if text.startswith("(", i):
+        end = _group_end(text, i)
+        source = text[i:end]
+    else:
+        m = re.compile(_IDENT).match(text, i)
+        if not m:
+            raise ValueError(f"expected a table name or a parenthesised query as the {what}, "
+                             f"found {text[i:].strip()!r}")
+        source, end = m.group(0), m.end()
+    while end < len(text) and text[end].isspace():
+        end += 1
+    if not text.startswith("(", end):
+        raise ValueError(f"expected ({what} columns) after {source!r}")
+    cols_end = _group_end(text, end)
+    return source, _columns(text[end + 1:cols_end - 1]), cols_end
+
+
+def _parse_ref(table: str, body: str) -> Ref:
+    body = body.strip()
+    if body.startswith("("):
+        child, ccols, i = _source_and_columns(body, 0, "child")
+        rest = body[i:].lstrip()
+        if not rest.startswith("->"):
+            raise ValueError(f"expected '->' after {body[:i]!r}")
+        rest = rest[2:]
+    else:
+        if "->" not in body:
+            raise ValueError("expected 'columns -> parent(columns)'")
+        left, rest = body.split("->", 1)
+        child, ccols = table, _columns(left)
+    parent, pcols, j = _source_and_columns(rest, 0, "parent")
+    if rest[j:].strip():
+        raise ValueError(f"unexpected text after the parent columns: {rest[j:].strip()!r}")
+    if len(ccols) != len(pcols):
+        raise ValueError(f"{len(ccols)} child columns but {len(pcols)} parent columns")
+    return Ref(child, ccols, parent, pcols)
+
+
+def _parse_check(body: str) -> tuple[str, str]:
+    if ":" not in body:
+        raise ValueError("expected 'description: select count(*) ...'")
+    desc, sql = (s.strip() for s in body.split(":", 1))
+    if not desc or not re.match(r"(select|with)\b", sql, re.I):
+        raise ValueError(f"expected 'description: select count(*) ...', found {body.strip()!r}")
+    return desc, sql
+
+
+def parse(text: str, name: str) -> list[TableContracts]:
+    """The tables a schema text creates, each with the contracts annotated under it.
+
+    Raises SchemaAnnotationError ("<name> line <n>: ...") for an annotation it cannot read."""
+    tables: list[TableContracts] = []
+    pending: list[tuple[int, str, str]] = []   # (line, kind, body) of the annotation being read
+
+    def flush():
+        if not pending:
+            return
+        line, kind, body = pending.pop()
+        table = tables[-1]
+        try:
+            if kind == "key":
+                table.keys.append(_columns(body))
+            elif kind == "ref":
+                table.refs.append(_parse_ref(table.table, body))
+            else:
+                table.checks.append(_parse_check(body))
+        except ValueError as e:
+            raise SchemaAnnotationError(f"{name} line {line}: bad '{kind}' annotation of {table.table}: {e}") from None
+
+    for n, raw in enumerate(text.splitlines(), 1):
+        cont = _CONTINUATION.match(raw)
+        if cont and pending:
+            pending[-1] = (pending[-1][0], pending[-1][1], pending[-1][2].rstrip() + " " + cont.group(1).strip())
+            continue
+        flush()
+        ann = _ANNOTATION.match(raw)
+        if ann:
+            kind = ann.group(1)
+            if kind in _NEAR_MISSES:
+                raise SchemaAnnotationError(f"{name} line {n}: unknown annotation '{kind}:' "
+                                            f"(expected one of {', '.join(k + ':' for k in KINDS)})")
+            if kind in KINDS:
+                if not tables:
+                    raise SchemaAnnotationError(f"{name} line {n}: '{kind}' annotation before any create table")
+                pending.append((n, kind, ann.group(2)))
+                continue
+        m = _CREATE.match(raw)
+        if m:
+            tables.append(TableContracts(m.group(1), name, n))
+    flush()
+    return tables
+
+
+def schema_files(extra_sql: Iterable[SchemaSource] = ()) -> list[SchemaFile]:
+    """warehouse/schema/*.sql in order, then ``extra_sql``, each parsed."""
+    return [SchemaFile(name, text, parse(text, name), builtin) for name, text, builtin in _sources(extra_sql)]
+
+
+def _queries(t: TableContracts) -> list[tuple[str, str]]:
+    out = []
+    for key in t.keys:
+        cols = ", ".join(key)
+        out.append((f"{t.table} unique ({cols})",
+                    f"select count(*) from (select {cols} from {t.table} group by all having count(*) > 1)"))
+        nulls = " or ".join(f"{c} is null" for c in key)
+        out.append((f"{t.table} not null ({cols})", f"select count(*) from {t.table} where {nulls}"))
+    for r in t.refs:
+        on = " and ".join(f"c.{a} = p.{b}" for a, b in zip(r.child_cols, r.parent_cols))
+        out.append((f"{r.child}({', '.join(r.child_cols)}) -> {r.parent}",
+                    f"select count(*) from {r.child} c anti join {r.parent} p on {on}"))
+    out.extend(t.checks)
+    return out
+
+
+def contract_queries(extra_sql: Iterable[SchemaSource] = ()) -> list[tuple[str, str]]:
+    """(description, SQL returning the number of violating rows) for every annotation of the schema files
+    and of ``extra_sql`` (schema texts of registered stages)."""
+    return [q for f in schema_files(extra_sql) for t in f.tables for q in _queries(t)]
+
+
+def violations(con: duckdb.DuckDBPyConnection, extra_sql: Iterable[SchemaSource] = ()) -> list[tuple[str, int]]:
+    """(description, violating rows) of every contract that does not hold on ``con``."""
     found = []
-    for name, sql in contract_queries():
+    for name, sql in contract_queries(extra_sql):
         n = con.execute(sql).fetchone()[0]
         if n:
             found.append((name, int(n)))

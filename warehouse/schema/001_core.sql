@@ -1,14 +1,16 @@
 -- Illusion Lab warehouse: the core tables (since schema version 1; the current version is in warehouse/__init__.py).
 -- One DuckDB file: pipeline -> this file -> queries -> pages. Every table and column carries a comment,
 -- readable with `select table_name, comment from duckdb_tables()` and `... from duckdb_columns()`.
--- Keys are checked by the build's contract step (warehouse/contracts.sql), not by DuckDB constraints, so
--- bulk loads stay fast; a file that fails a contract never replaces the live warehouse.
+-- The `-- key:`, `-- ref:` and `-- check:` lines under each table are its contracts (read by
+-- warehouse/contracts.py): checked by the build's contract step, not by DuckDB constraints, so bulk loads
+-- stay fast; a file that fails a contract never replaces the live warehouse.
 
 create table meta (
     key varchar not null,
     value varchar
 );
-comment on table meta is 'Facts about this file: schema_version, built_at, code_version, config_json, config_hash (the run manifest).';
+-- key: key
+comment on table meta is 'Facts about this file: schema_version, built_at, code_version, config_json, config_hash, manifest_hash, duckdb_version (the run manifest).';
 comment on column meta.key is 'Name of the fact, unique.';
 comment on column meta.value is 'Its value, as text (JSON for config_json).';
 
@@ -27,7 +29,8 @@ create table runs (
     code_version varchar not null,
     built_at timestamp not null
 );
-comment on table runs is 'One row per model run: the model and how it was run. Unique key: run_id.';
+-- key: run_id
+comment on table runs is 'One row per model run: the model and how it was run.';
 comment on column runs.run_id is 'Short name of the run, chosen in the config (e.g. minilm, textgenrnn).';
 comment on column runs.model_kind is 'transformer (any Hugging Face AutoModel) or lstm (the textgenrnn char LSTM port).';
 comment on column runs.model_name is 'The model''s name, e.g. sentence-transformers/all-MiniLM-L6-v2.';
@@ -47,7 +50,9 @@ create table layers (
     layer integer not null,
     name varchar not null
 );
-comment on table layers is 'The layers of each run. Unique key: (run_id, layer).';
+-- key: run_id, layer
+-- ref: run_id -> runs(run_id)
+comment on table layers is 'The layers of each run.';
 comment on column layers.run_id is 'The run (runs.run_id).';
 comment on column layers.layer is 'Layer index as used in activations.layer; 0 is the embedding output for transformers.';
 comment on column layers.name is 'Hook-style name: hook_embed, blocks.{l}.hook_resid_post; or lstm{1,2}.{hidden,cell}.';
@@ -65,7 +70,10 @@ create table datasets (
     content_hash varchar not null,
     loaded_at timestamp not null
 );
-comment on table datasets is 'One row per dataset. Unique key: dataset.';
+-- key: dataset
+-- check: datasets.n_sentences matches sentences: select count(*) from datasets d left join (select dataset,
+--     count(*) n from sentences group by dataset) s using (dataset) where coalesce(s.n, 0) <> d.n_sentences
+comment on table datasets is 'One row per dataset.';
 comment on column datasets.dataset is 'Dataset name from the config (e.g. movies, wiki, sst2).';
 comment on column datasets.source is 'demo (PyPI package data), file, hf (Hugging Face datasets) or research (../shared/data preset).';
 comment on column datasets.path is 'Demo corpus key, file path, HF name or folder, or research preset name.';
@@ -87,7 +95,9 @@ create table sentences (
     label_text varchar,
     split varchar
 );
-comment on table sentences is 'Every text item. Unique key: (dataset, sentence_id); dataset references datasets.';
+-- key: dataset, sentence_id
+-- ref: dataset -> datasets(dataset)
+comment on table sentences is 'Every text item.';
 comment on column sentences.dataset is 'The dataset (datasets.dataset).';
 comment on column sentences.sentence_id is '0-based position of the item in its dataset, in source order.';
 comment on column sentences.text is 'The text the models read.';
@@ -103,7 +113,10 @@ create table sentence_lengths (
     n_tokens integer not null,
     truncated boolean not null
 );
-comment on table sentence_lengths is 'Length of every sentence in each run''s own units. Unique key: (run_id, dataset, sentence_id).';
+-- key: run_id, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id -> runs(run_id)
+comment on table sentence_lengths is 'Length of every sentence in each run''s own units.';
 comment on column sentence_lengths.run_id is 'The run (runs.run_id).';
 comment on column sentence_lengths.dataset is 'The dataset.';
 comment on column sentence_lengths.sentence_id is 'The sentence (sentences.sentence_id).';
@@ -117,7 +130,9 @@ create table sentence_tokens (
     token varchar not null,
     n integer not null
 );
-comment on table sentence_tokens is 'Token counts per sentence from the run''s own tokenizer (special tokens excluded, whole untruncated text). Transformer runs only. Unique key: (run_id, dataset, sentence_id, token).';
+-- key: run_id, dataset, sentence_id, token
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+comment on table sentence_tokens is 'Token counts per sentence from the run''s own tokenizer (special tokens excluded, whole untruncated text). Transformer runs only.';
 comment on column sentence_tokens.run_id is 'The run whose tokenizer produced the tokens.';
 comment on column sentence_tokens.dataset is 'The dataset.';
 comment on column sentence_tokens.sentence_id is 'The sentence.';
@@ -132,6 +147,11 @@ create table activations (
     sentence_id integer not null,
     vec float[] not null
 );
+-- key: run_id, layer, pooling, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id, layer -> layers(run_id, layer)
+-- check: activations.vec has hidden_size values: select count(*) from activations a join runs r using (run_id)
+--     where len(a.vec) <> r.hidden_size
 comment on table activations is 'Sentence vectors: one row per (run, layer, pooling, dataset, sentence), written in contiguous blocks per (run, dataset, layer, pooling), so DuckDB''s per-row-group min/max lets a filter on run/layer/pooling skip the other blocks. unit u (0-based) is vec[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk.';
 comment on column activations.run_id is 'The run.';
 comment on column activations.layer is 'Layer index (layers.layer).';
@@ -150,7 +170,13 @@ create table neuron_topk (
     sentence_ids integer[] not null,
     vals float[] not null
 );
-comment on table neuron_topk is 'For every neuron: the k highest (side=top) and k lowest (side=bottom) sentences of each dataset, k = config topk, most extreme first. Lets the dashboard fetch one neuron''s extremes without scanning activations. Unique key: (run_id, layer, pooling, dataset, unit, side). Rank r is element r of the lists: unnest(sentence_ids), unnest(vals).';
+-- key: run_id, layer, pooling, dataset, unit, side
+-- ref: (select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)(dataset, sentence_id) ->
+--     sentences(dataset, sentence_id)
+-- ref: run_id, layer -> layers(run_id, layer)
+-- check: neuron_topk lists have equal lengths: select count(*) from neuron_topk where len(sentence_ids) <>
+--     len(vals) or len(vals) = 0
+comment on table neuron_topk is 'For every neuron: the k highest (side=top) and k lowest (side=bottom) sentences of each dataset, k = config topk, most extreme first. Lets the dashboard fetch one neuron''s extremes without scanning activations. Rank r is element r of the lists: unnest(sentence_ids), unnest(vals).';
 comment on column neuron_topk.run_id is 'The run.';
 comment on column neuron_topk.layer is 'Layer index.';
 comment on column neuron_topk.pooling is 'Pooling (as in activations).';
@@ -168,7 +194,8 @@ create table stage_log (
     seconds double not null,
     rows bigint not null
 );
-comment on table stage_log is 'What each pipeline stage computed and from which inputs; a stage whose inputs_hash is unchanged is copied from the previous warehouse instead of recomputed. Unique key: (stage, key).';
+-- key: stage, key
+comment on table stage_log is 'What each pipeline stage computed and from which inputs; a stage whose inputs_hash is unchanged is copied from the previous warehouse instead of recomputed.';
 comment on column stage_log.stage is 'Stage name, e.g. extract.';
 comment on column stage_log.key is 'What the stage ran on, e.g. minilm/movies.';
 comment on column stage_log.inputs_hash is 'Hash of the stage''s inputs: model spec, dataset content and the stage''s code.';

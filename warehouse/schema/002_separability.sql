@@ -10,7 +10,9 @@ create table separability (
     n_test integer not null,
     per_dataset integer not null
 );
-comment on table separability is 'How well a linear SVM tells the datasets apart from the sentence vectors of each layer and pooling: held-out accuracy on a seeded stratified 80/20 split of at most per_dataset sentences per dataset. Unique key: (run_id, layer, pooling).';
+-- key: run_id, layer, pooling
+-- ref: run_id, layer -> layers(run_id, layer)
+comment on table separability is 'How well a linear SVM tells the datasets apart from the sentence vectors of each layer and pooling: held-out accuracy on a seeded stratified 80/20 split of at most per_dataset sentences per dataset.';
 comment on column separability.run_id is 'The run.';
 comment on column separability.layer is 'Layer index.';
 comment on column separability.pooling is 'Pooling.';
@@ -28,7 +30,8 @@ create table separability_confusion (
     predicted_dataset varchar not null,
     n integer not null
 );
-comment on table separability_confusion is 'Confusion matrix of the held-out split for each (run, layer, pooling). Unique key: (run_id, layer, pooling, true_dataset, predicted_dataset).';
+-- key: run_id, layer, pooling, true_dataset, predicted_dataset
+comment on table separability_confusion is 'Confusion matrix of the held-out split for each (run, layer, pooling).';
 comment on column separability_confusion.run_id is 'The run.';
 comment on column separability_confusion.layer is 'Layer index.';
 comment on column separability_confusion.pooling is 'Pooling.';
@@ -45,7 +48,10 @@ create table umap_coords (
     x float not null,
     y float not null
 );
-comment on table umap_coords is '2-D UMAP of the sentence vectors of the last layer of each run and pooling, on a seeded sample of at most umap_per_dataset sentences per dataset (see meta config_json). Unique key: (run_id, layer, pooling, dataset, sentence_id).';
+-- key: run_id, layer, pooling, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id, layer -> layers(run_id, layer)
+comment on table umap_coords is '2-D UMAP of the sentence vectors of the last layer of each run and pooling, on a seeded sample of at most umap_per_dataset sentences per dataset (see meta config_json).';
 comment on column umap_coords.run_id is 'The run.';
 comment on column umap_coords.layer is 'Layer index (the run''s last layer).';
 comment on column umap_coords.pooling is 'Pooling.';

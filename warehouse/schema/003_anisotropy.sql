@@ -19,7 +19,10 @@ create table anisotropy_layers (
     intra_sim_adj double,
     mev_adj double
 );
-comment on table anisotropy_layers is 'Per run, layer and dataset (or ''(pooled)''): the averaged anisotropy metrics and their anisotropy-adjusted versions. Unique key: (run_id, layer, dataset).';
+-- key: run_id, layer, dataset
+-- ref: run_id, layer -> layers(run_id, layer)
+-- ref: (select * from anisotropy_layers where dataset <> '(pooled)')(dataset) -> datasets(dataset)
+comment on table anisotropy_layers is 'Per run, layer and dataset (or ''(pooled)''): the averaged anisotropy metrics and their anisotropy-adjusted versions.';
 comment on column anisotropy_layers.run_id is 'The run.';
 comment on column anisotropy_layers.layer is 'Layer index (layers.layer; 0 is the embedding output for transformers).';
 comment on column anisotropy_layers.dataset is 'The dataset, or ''(pooled)'' for every dataset as one corpus.';
@@ -47,7 +50,9 @@ create table anisotropy_words (
     mev_random double,
     mev_adj double
 );
-comment on table anisotropy_words is 'Per run, layer, dataset (or ''(pooled)'') and sampled word type: how much its vectors change across its contexts. Unique key: (run_id, layer, dataset, word).';
+-- key: run_id, layer, dataset, word
+-- ref: run_id, layer, dataset -> anisotropy_layers(run_id, layer, dataset)
+comment on table anisotropy_words is 'Per run, layer, dataset (or ''(pooled)'') and sampled word type: how much its vectors change across its contexts.';
 comment on column anisotropy_words.run_id is 'The run.';
 comment on column anisotropy_words.layer is 'Layer index.';
 comment on column anisotropy_words.dataset is 'The dataset the contexts come from, or ''(pooled)''.';
@@ -70,7 +75,12 @@ create table anisotropy_contexts (
     n_units integer not null,
     used boolean not null
 );
-comment on table anisotropy_contexts is 'The sampled contexts of every sampled word: one row per run, sample (a dataset or ''(pooled)''), word and sentence. Unique key: (run_id, sample, word, dataset, sentence_id).';
+-- key: run_id, sample, word, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id -> runs(run_id)
+-- ref: (select * from anisotropy_contexts where used)(run_id, sample, word) -> (select distinct run_id, dataset,
+--     word from anisotropy_words)(run_id, dataset, word)
+comment on table anisotropy_contexts is 'The sampled contexts of every sampled word: one row per run, sample (a dataset or ''(pooled)''), word and sentence.';
 comment on column anisotropy_contexts.run_id is 'The run.';
 comment on column anisotropy_contexts.sample is 'Which sample the context belongs to: a dataset''s own (its name) or the pooled one (''(pooled)''); anisotropy_words.dataset.';
 comment on column anisotropy_contexts.dataset is 'The dataset of the sentence (sentences.dataset).';
@@ -89,7 +99,10 @@ create table anisotropy_sentences (
     n_words integer not null,
     intra_sim double not null
 );
-comment on table anisotropy_sentences is 'Intra-sentence similarity of every sentence the stage ran (contexts of the sampled words), per run and layer. Unique key: (run_id, layer, dataset, sentence_id).';
+-- key: run_id, layer, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id, layer -> layers(run_id, layer)
+comment on table anisotropy_sentences is 'Intra-sentence similarity of every sentence the stage ran (contexts of the sampled words), per run and layer.';
 comment on column anisotropy_sentences.run_id is 'The run.';
 comment on column anisotropy_sentences.layer is 'Layer index.';
 comment on column anisotropy_sentences.dataset is 'The dataset.';

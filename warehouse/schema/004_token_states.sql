@@ -10,7 +10,13 @@ create table token_units (
     starts integer[] not null,
     ends integer[] not null
 );
-comment on table token_units is 'The units (steps) a run read in each sampled sentence: characters for the LSTM, WordPieces (no [CLS]/[SEP]) for a transformer, with their character offsets in sentences.text. Only the token_states sample (token_states.per_dataset sentences per dataset) is here. Unique key: (run_id, dataset, sentence_id).';
+-- key: run_id, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id -> runs(run_id)
+-- Offsets lists as long as the units list:
+-- ref: run_id, dataset, sentence_id -> (select * from token_units where len(units) = n_units and len(starts) =
+--     n_units and len(ends) = n_units)(run_id, dataset, sentence_id)
+comment on table token_units is 'The units (steps) a run read in each sampled sentence: characters for the LSTM, WordPieces (no [CLS]/[SEP]) for a transformer, with their character offsets in sentences.text. Only the token_states sample (token_states.per_dataset sentences per dataset) is here.';
 comment on column token_units.run_id is 'The run (runs.run_id).';
 comment on column token_units.dataset is 'The dataset.';
 comment on column token_units.sentence_id is 'The sentence (sentences.sentence_id).';
@@ -30,7 +36,15 @@ create table token_states (
     max_error float not null,
     states blob not null
 );
-comment on table token_states is 'One layer''s state at every unit of a sampled sentence, packed: states is a row-major [n_units, runs.hidden_size] little-endian array of dtype, and value = stored * scale. In Python: np.frombuffer(states, dtype).reshape(n_units, -1) * scale. Unique key: (run_id, layer, dataset, sentence_id); (run_id, dataset, sentence_id, n_units) references token_units.';
+-- key: run_id, layer, dataset, sentence_id
+-- ref: run_id, layer -> layers(run_id, layer)
+-- Same units (and as many) as token_units says:
+-- ref: run_id, dataset, sentence_id, n_units -> token_units(run_id, dataset, sentence_id, n_units)
+-- Every packed array holds exactly n_units x hidden_size values of its dtype:
+-- ref: run_id, layer, dataset, sentence_id -> (select s.* from token_states s join runs r using (run_id) where
+--     octet_length(s.states) = s.n_units * r.hidden_size * case s.dtype when 'int8' then 1 when 'float16' then 2
+--     when 'float32' then 4 end)(run_id, layer, dataset, sentence_id)
+comment on table token_states is 'One layer''s state at every unit of a sampled sentence, packed: states is a row-major [n_units, runs.hidden_size] little-endian array of dtype, and value = stored * scale. In Python: np.frombuffer(states, dtype).reshape(n_units, -1) * scale.';
 comment on column token_states.run_id is 'The run.';
 comment on column token_states.layer is 'Layer index (layers.layer): an LSTM stream lstm{1,2}.{hidden,cell} or a transformer layer.';
 comment on column token_states.dataset is 'The dataset.';

@@ -21,7 +21,10 @@ create table sentiment_datasets (
     n_long_test integer not null,
     n_cut_for_suffix integer not null
 );
-comment on table sentiment_datasets is 'Each dataset the sentiment stage considered for a run: whether it ran, how its labels were made binary and how it was split. Unique key: (run_id, dataset).';
+-- key: run_id, dataset
+-- ref: run_id -> runs(run_id)
+-- ref: dataset -> datasets(dataset)
+comment on table sentiment_datasets is 'Each dataset the sentiment stage considered for a run: whether it ran, how its labels were made binary and how it was split.';
 comment on column sentiment_datasets.run_id is 'The run (runs.run_id).';
 comment on column sentiment_datasets.dataset is 'The dataset (datasets.dataset).';
 comment on column sentiment_datasets.status is 'done, or skipped (then reason says why and no other sentiment table has rows for it).';
@@ -47,7 +50,10 @@ create table sentiment_features (
     n_units integer not null,
     suite boolean not null
 );
-comment on table sentiment_features is 'The feature sets of a run: stored sentence vectors (activations) of some layers and poolings, concatenated. Unit u of a feature set is block u // hidden_size of (pooling, layer) in poolings-major order, neuron u % hidden_size. Unique key: (run_id, feature).';
+-- key: run_id, feature
+-- ref: run_id -> runs(run_id)
+-- ref: (select run_id, unnest(layers) as layer from sentiment_features)(run_id, layer) -> layers(run_id, layer)
+comment on table sentiment_features is 'The feature sets of a run: stored sentence vectors (activations) of some layers and poolings, concatenated. Unit u of a feature set is block u // hidden_size of (pooling, layer) in poolings-major order, neuron u % hidden_size.';
 comment on column sentiment_features.run_id is 'The run.';
 comment on column sentiment_features.feature is 'Name: a pooling (final, mean for LSTMs; cls, mean for transformers) or concat (every pooling side by side).';
 comment on column sentiment_features.layers is 'Layer ids (layers.layer) concatenated, in order.';
@@ -69,7 +75,12 @@ create table sentiment_classifiers (
     test_accuracy double not null,
     sn_unit integer not null
 );
-comment on table sentiment_classifiers is 'Logistic regressions on standardised features (train mean/std), C chosen on dev from the c_grid setting: all units (every feature set), SN deleted and SN only (suite feature sets). Table 1 and Table 2 of the study. Unique key: (run_id, dataset, feature, penalty, model).';
+-- key: run_id, dataset, feature, penalty, model
+-- ref: run_id, feature -> sentiment_features(run_id, feature)
+-- ref: (select * from sentiment_classifiers where model <> 'all')(run_id, dataset, feature, penalty) -> (select *
+--     from sentiment_classifiers where model = 'all')(run_id, dataset, feature, penalty)
+-- ref: run_id, dataset -> (select * from sentiment_datasets where status = 'done')(run_id, dataset)
+comment on table sentiment_classifiers is 'Logistic regressions on standardised features (train mean/std), C chosen on dev from the c_grid setting: all units (every feature set), SN deleted and SN only (suite feature sets). Table 1 and Table 2 of the study.';
 comment on column sentiment_classifiers.run_id is 'The run.';
 comment on column sentiment_classifiers.dataset is 'The dataset.';
 comment on column sentiment_classifiers.feature is 'The feature set (sentiment_features.feature).';
@@ -101,7 +112,10 @@ create table sentiment_units (
     ablation_c double,
     subset_c double
 );
-comment on table sentiment_units is 'One row per unit of a feature set: its weight in the all-units classifier (Figs. 1 and 6) and, for suite feature sets, the unit alone (Fig. 3), the unit left out (Fig. 2) and the cumulative ablation (Fig. 4). Unique key: (run_id, dataset, feature, penalty, unit).';
+-- key: run_id, dataset, feature, penalty, unit
+-- ref: run_id, dataset, feature, penalty -> sentiment_classifiers(run_id, dataset, feature, penalty)
+-- ref: run_id, layer -> layers(run_id, layer)
+comment on table sentiment_units is 'One row per unit of a feature set: its weight in the all-units classifier (Figs. 1 and 6) and, for suite feature sets, the unit alone (Fig. 3), the unit left out (Fig. 2) and the cumulative ablation (Fig. 4).';
 comment on column sentiment_units.run_id is 'The run.';
 comment on column sentiment_units.dataset is 'The dataset.';
 comment on column sentiment_units.feature is 'The feature set.';
@@ -131,7 +145,9 @@ create table sentiment_subsets (
     dev_accuracy double not null,
     test_accuracy double not null
 );
-comment on table sentiment_subsets is 'Classifiers on random unit subsets (Fig. 5): n_subsets seeded draws of subset_size units (at most half the units) per suite feature set. Unique key: (run_id, dataset, feature, penalty, subset).';
+-- key: run_id, dataset, feature, penalty, subset
+-- ref: run_id, dataset, feature, penalty -> sentiment_classifiers(run_id, dataset, feature, penalty)
+comment on table sentiment_subsets is 'Classifiers on random unit subsets (Fig. 5): n_subsets seeded draws of subset_size units (at most half the units) per suite feature set.';
 comment on column sentiment_subsets.run_id is 'The run.';
 comment on column sentiment_subsets.dataset is 'The dataset.';
 comment on column sentiment_subsets.feature is 'The feature set.';
@@ -150,7 +166,10 @@ create table sentiment_labels (
     split varchar not null,
     is_long boolean not null
 );
-comment on table sentiment_labels is 'The binary label and split of every labelled sentence used by the sentiment stage. Unique key: (run_id, dataset, sentence_id).';
+-- key: run_id, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id, dataset -> (select * from sentiment_datasets where status = 'done')(run_id, dataset)
+comment on table sentiment_labels is 'The binary label and split of every labelled sentence used by the sentiment stage.';
 comment on column sentiment_labels.run_id is 'The run.';
 comment on column sentiment_labels.dataset is 'The dataset.';
 comment on column sentiment_labels.sentence_id is 'The sentence (sentences.sentence_id).';
@@ -167,7 +186,11 @@ create table sentiment_predictions (
     sentence_id integer not null,
     p_positive float not null
 );
-comment on table sentiment_predictions is 'The all-units classifier''s P(positive) for each test sentence, clean and under the trailing-word attack (Table 3; the misclassification overlap). Correct means (p_positive > 0.5) = y. Unique key: (run_id, dataset, feature, penalty, attack, sentence_id).';
+-- key: run_id, dataset, feature, penalty, attack, sentence_id
+-- ref: run_id, dataset, sentence_id -> (select * from sentiment_labels where split = 'test')(run_id, dataset,
+--     sentence_id)
+-- ref: run_id, dataset, feature, penalty -> sentiment_classifiers(run_id, dataset, feature, penalty)
+comment on table sentiment_predictions is 'The all-units classifier''s P(positive) for each test sentence, clean and under the trailing-word attack (Table 3; the misclassification overlap). Correct means (p_positive > 0.5) = y.';
 comment on column sentiment_predictions.run_id is 'The run.';
 comment on column sentiment_predictions.dataset is 'The dataset.';
 comment on column sentiment_predictions.feature is 'The feature set.';

@@ -13,7 +13,10 @@ create table attention_items (
     score double,
     structure double
 );
-comment on table attention_items is 'Per run, dataset and analysed item (a pair or a sentence): its covariates. Unique key: (run_id, dataset, sentence_id).';
+-- key: run_id, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id -> (select * from runs where model_kind = 'transformer')(run_id)
+comment on table attention_items is 'Per run, dataset and analysed item (a pair or a sentence): its covariates.';
 comment on column attention_items.run_id is 'The run (a transformer).';
 comment on column attention_items.dataset is 'The dataset.';
 comment on column attention_items.sentence_id is 'The item (sentences.sentence_id); a dataset with a test split contributes its test rows only, sampled to attention.per_dataset.';
@@ -36,7 +39,13 @@ create table attention_points (
     cluster_summary integer not null,
     cluster_autoencoder integer
 );
-comment on table attention_points is 'Per run, dataset, layer and item: the attention summary features, both 2-D reductions and the stored default clusters. Unique key: (run_id, dataset, layer, sentence_id).';
+-- key: run_id, dataset, layer, sentence_id
+-- ref: run_id, dataset, sentence_id -> attention_items(run_id, dataset, sentence_id)
+-- ref: run_id, layer -> layers(run_id, layer)
+-- ref: run_id, dataset, layer -> attention_layers(run_id, dataset, layer)
+-- check: attention_points.features has 7 values per head: select count(*) from attention_points a join runs r
+--     using (run_id) where len(a.features) <> 7 * r.n_heads
+comment on table attention_points is 'Per run, dataset, layer and item: the attention summary features, both 2-D reductions and the stored default clusters.';
 comment on column attention_points.run_id is 'The run.';
 comment on column attention_points.dataset is 'The dataset.';
 comment on column attention_points.layer is 'Layer index (layers.layer): the attention of the block producing layer l.';
@@ -67,7 +76,11 @@ create table attention_layers (
     calinski_harabasz double,
     top_structure varchar
 );
-comment on table attention_layers is 'Per run, dataset, layer and feature set: the reduction and the clustering chosen by metric consensus. Unique key: (run_id, dataset, layer, feature_set).';
+-- key: run_id, dataset, layer, feature_set
+-- ref: run_id, dataset, layer -> attention_points(run_id, dataset, layer)
+-- ref: (select * from attention_layers where algorithm is not null)(run_id, dataset, layer, feature_set) ->
+--     (select * from attention_quality where chosen)(run_id, dataset, layer, feature_set)
+comment on table attention_layers is 'Per run, dataset, layer and feature set: the reduction and the clustering chosen by metric consensus.';
 comment on column attention_layers.run_id is 'The run.';
 comment on column attention_layers.dataset is 'The dataset.';
 comment on column attention_layers.layer is 'Layer index (layers.layer).';
@@ -102,7 +115,11 @@ create table attention_quality (
     rank double,
     chosen boolean not null
 );
-comment on table attention_quality is 'Per run, dataset, layer and feature set: every clustering scored (algorithm x k x options; the study''s Table 4). Unique key: (run_id, dataset, layer, feature_set, algorithm, params, k).';
+-- key: run_id, dataset, layer, feature_set, algorithm, params, k
+-- ref: run_id, dataset, layer, feature_set -> attention_layers(run_id, dataset, layer, feature_set)
+-- check: attention_quality has one chosen row per layer and feature set at most: select count(*) from (select
+--     run_id, dataset, layer, feature_set from attention_quality where chosen group by all having count(*) > 1)
+comment on table attention_quality is 'Per run, dataset, layer and feature set: every clustering scored (algorithm x k x options; the study''s Table 4).';
 comment on column attention_quality.run_id is 'The run.';
 comment on column attention_quality.dataset is 'The dataset.';
 comment on column attention_quality.layer is 'Layer index (layers.layer).';
@@ -135,7 +152,9 @@ create table attention_tests (
     mw_min_p double,
     mw_max_p double
 );
-comment on table attention_tests is 'Per run, dataset, layer, feature set and covariate: Kruskal-Wallis across the default clusters and the pairwise Mann-Whitney U summary (the study''s Table 5). Unique key: (run_id, dataset, layer, feature_set, covariate).';
+-- key: run_id, dataset, layer, feature_set, covariate
+-- ref: run_id, dataset, layer, feature_set -> attention_layers(run_id, dataset, layer, feature_set)
+comment on table attention_tests is 'Per run, dataset, layer, feature set and covariate: Kruskal-Wallis across the default clusters and the pairwise Mann-Whitney U summary (the study''s Table 5).';
 comment on column attention_tests.run_id is 'The run.';
 comment on column attention_tests.dataset is 'The dataset.';
 comment on column attention_tests.layer is 'Layer index (layers.layer).';
@@ -165,7 +184,10 @@ create table attention_pairs (
     p double not null,
     p_holm double not null
 );
-comment on table attention_pairs is 'The pairwise Mann-Whitney U tests behind attention_tests. Unique key: (run_id, dataset, layer, feature_set, covariate, cluster_a, cluster_b).';
+-- key: run_id, dataset, layer, feature_set, covariate, cluster_a, cluster_b
+-- ref: run_id, dataset, layer, feature_set, covariate -> attention_tests(run_id, dataset, layer, feature_set,
+--     covariate)
+comment on table attention_pairs is 'The pairwise Mann-Whitney U tests behind attention_tests.';
 comment on column attention_pairs.run_id is 'The run.';
 comment on column attention_pairs.dataset is 'The dataset.';
 comment on column attention_pairs.layer is 'Layer index (layers.layer).';
@@ -193,7 +215,10 @@ create table attention_heads (
     seconds double,
     encode_seconds double
 );
-comment on table attention_heads is 'Per run, pair dataset with scores and head: predicting the gold score from the encoder (the study''s Table 3). Unique key: (run_id, dataset, head, mode).';
+-- key: run_id, dataset, head, mode
+-- ref: run_id, layer -> layers(run_id, layer)
+-- ref: dataset -> datasets(dataset)
+comment on table attention_heads is 'Per run, pair dataset with scores and head: predicting the gold score from the encoder (the study''s Table 3).';
 comment on column attention_heads.run_id is 'The run.';
 comment on column attention_heads.dataset is 'The pair dataset (trained on its train split, scored on its test split).';
 comment on column attention_heads.head is 'cls, mean or max (the pooled last layer into a linear regressor) or bilstm (a BiLSTM over the last layer''s token states, its final states into a linear regressor).';

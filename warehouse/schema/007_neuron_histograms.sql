@@ -12,7 +12,13 @@ create table neuron_histograms (
     counts integer[] not null,
     random_vals float[] not null
 );
-comment on table neuron_histograms is 'For every neuron and dataset: the histogram of its activations over all of the dataset''s sentences (equal-width bins from lo to hi, the last bin closed, as numpy.histogram), and its values on the dataset''s fixed random sentences (random_sentences). Unique key: (run_id, layer, pooling, dataset, unit).';
+-- key: run_id, layer, pooling, dataset, unit
+-- ref: run_id, layer -> layers(run_id, layer)
+-- check: neuron_histograms counts sum to the dataset's sentences: select count(*) from neuron_histograms h join
+--     datasets d using (dataset) where list_sum(h.counts) <> d.n_sentences
+-- check: neuron_histograms random_vals match random_sentences: select count(*) from neuron_histograms h left join
+--     random_sentences r using (run_id, dataset) where len(h.random_vals) <> coalesce(len(r.sentence_ids), -1)
+comment on table neuron_histograms is 'For every neuron and dataset: the histogram of its activations over all of the dataset''s sentences (equal-width bins from lo to hi, the last bin closed, as numpy.histogram), and its values on the dataset''s fixed random sentences (random_sentences).';
 comment on column neuron_histograms.run_id is 'The run.';
 comment on column neuron_histograms.layer is 'Layer index.';
 comment on column neuron_histograms.pooling is 'Pooling (as in activations).';
@@ -28,7 +34,10 @@ create table random_sentences (
     dataset varchar not null,
     sentence_ids integer[] not null
 );
-comment on table random_sentences is 'The random-sentence baseline of the drift page: per dataset, a seeded uniform draw without replacement of k = config topk sentences (numpy default_rng([seed, crc32(dataset)]).permutation, first k; any prefix is itself a uniform draw). The same for every run of a build; stored per run so a run''s rows travel together. Unique key: (run_id, dataset).';
+-- key: run_id, dataset
+-- ref: (select dataset, unnest(sentence_ids) as sentence_id from random_sentences)(dataset, sentence_id) ->
+--     sentences(dataset, sentence_id)
+comment on table random_sentences is 'The random-sentence baseline of the drift page: per dataset, a seeded uniform draw without replacement of k = config topk sentences (numpy default_rng([seed, crc32(dataset)]).permutation, first k; any prefix is itself a uniform draw). The same for every run of a build; stored per run so a run''s rows travel together.';
 comment on column random_sentences.run_id is 'The run.';
 comment on column random_sentences.dataset is 'The dataset.';
 comment on column random_sentences.sentence_ids is 'The drawn sentences (sentences.sentence_id), in draw order.';
@@ -41,7 +50,10 @@ create table sentence_distances (
     sentence_id integer not null,
     mean_distance double not null
 );
-comment on table sentence_distances is 'For every sentence vector: its mean Euclidean distance to every other sentence of the same dataset, in the layer''s full space (the outliers page, Bolukbasi et al. 2021 Section 5.2.2). O(n^2) per dataset, so computed once by the build, not on the page. Unique key: (run_id, layer, pooling, dataset, sentence_id).';
+-- key: run_id, layer, pooling, dataset, sentence_id
+-- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
+-- ref: run_id, layer -> layers(run_id, layer)
+comment on table sentence_distances is 'For every sentence vector: its mean Euclidean distance to every other sentence of the same dataset, in the layer''s full space (the outliers page, Bolukbasi et al. 2021 Section 5.2.2). O(n^2) per dataset, so computed once by the build, not on the page.';
 comment on column sentence_distances.run_id is 'The run.';
 comment on column sentence_distances.layer is 'Layer index.';
 comment on column sentence_distances.pooling is 'Pooling (as in activations).';

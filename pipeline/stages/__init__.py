@@ -81,11 +81,6 @@ def stage_modules() -> list[ModuleType]:
     return modules
 
 
-def run_stage_modules() -> list[ModuleType]:
-    """The stages after extraction (RUN_STAGES), in run order."""
-    return stage_modules()[1:]
-
-
 def sections() -> dict[str, type]:
     """Config section name -> its frozen settings dataclass, for every registered stage that has one."""
     return {m.NAME: m.SECTION for m in stage_modules() if m.SECTION is not None}

@@ -1,9 +1,10 @@
 """Sentiment-neuron stage: is Radford et al.'s "sentiment neuron" necessary, sufficient, or an artefact?
 
 For every sentiment-labelled dataset and every feature set of a run (stored sentence vectors of some layers,
-pooled final / mean / cls or concatenated), the protocol of the ablation study (pipeline.methods.sentiment_protocol) with
-L1 and/or L2 logistic regression, solved in batches (pipeline.methods.sentiment_solver); then the trailing-word attack:
-the test texts re-encoded with " Wonderful" / " Terrible" appended and re-scored by the trained classifiers.
+pooled final / mean / cls or concatenated), the protocol of the ablation study
+(``pipeline.methods.sentiment_protocol``) with L1 and/or L2 logistic regression, solved in batches
+(``pipeline.methods.sentiment_solver``); then the trailing-word attack: the test texts re-encoded with
+" Wonderful" / " Terrible" appended and re-scored by the trained classifiers.
 
 Which datasets: ``sentiment.datasets`` when set; otherwise every dataset with sentiment labels that the
 config can name before loading: the demo's scored corpora (movies, amazon, nyt, tweets), the research

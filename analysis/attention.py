@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.numerics import holm, limit_threads, standardise
+
 FEATURES = ("entropy", "to_cls", "to_sep", "self", "prev", "next", "distance")
 ALGORITHMS = ("kmeans", "agglomerative", "gmm", "dbscan", "spectral")
 LINKAGES = ("ward", "complete", "average", "single")
@@ -95,21 +97,6 @@ def batch_features(att: np.ndarray, lengths: np.ndarray, sep_mask: np.ndarray) -
         prev = nxt = np.zeros((b, h), dtype=np.float32)
     dist = qmean((att * np.abs(pos[:, None] - pos[None, :]).astype(np.float32)).sum(-1))
     return np.stack([entropy, to_cls, to_sep, self_, prev, nxt, dist], axis=-1).astype(np.float32)
-
-
-def pca_2d(x: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Standardised features -> the first 2 principal components (float32 [N, 2]) and their explained variance
-    ratio (sum). Constant columns are left at 0 after centring."""
-    from sklearn.decomposition import PCA
-
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(0)
-    z = (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
-    k = min(2, *z.shape)
-    pca = PCA(n_components=k, random_state=seed).fit(z)
-    out = np.zeros((len(z), 2), dtype=np.float32)
-    out[:, :k] = pca.transform(z)
-    return out, float(pca.explained_variance_ratio_.sum())
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -186,20 +173,11 @@ class ClusterSpec:
         return ""
 
 
-def standardise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(0)
-    return (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
-
-
 def cluster(x: np.ndarray, spec: ClusterSpec, seed: int = 0) -> np.ndarray:
     """Cluster labels (int [N], -1 = DBSCAN noise) of the standardised points ``x`` [N, d].
 
-    On one BLAS/OpenMP thread: on a few thousand 2-D points the threads' start-up costs more than they save
-    (a GMM fit on 1,379 points: 24-28 ms on 2 threads, 10 ms on one)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
+    On one thread: on a few thousand 2-D points a pool's start-up costs more than its threads save."""
+    with limit_threads(1):
         return _cluster(x, spec, seed)
 
 
@@ -315,19 +293,6 @@ def consensus_rank(df: pd.DataFrame) -> pd.Series:
 # ------------------------------------------------------------------------------------------------------
 # Tests across clusters
 # ------------------------------------------------------------------------------------------------------
-
-def holm(p: np.ndarray | list[float]) -> np.ndarray:
-    """Holm-Bonferroni step-down adjusted p-values (as statsmodels' multipletests(method='holm'))."""
-    p = np.asarray(p, dtype=np.float64)
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adj
-    return out
-
 
 def group_tests(values: np.ndarray, labels: np.ndarray, min_size: int = 2) -> tuple[dict, pd.DataFrame]:
     """Kruskal-Wallis across the clusters and pairwise two-sided Mann-Whitney U (Holm-corrected) of one

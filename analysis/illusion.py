@@ -10,6 +10,7 @@ import pandas as pd
 from scipy.stats import hypergeom
 
 from analysis.extremes import neuron_extremes
+from analysis.numerics import holm
 
 
 def _mean_pairwise_cosine_without_own(centroids: list[np.ndarray]) -> np.ndarray:
@@ -150,21 +151,6 @@ def hypothesis_test(hits_top: int, k: int, hits_all: int, n_all: int) -> dict:
     p = float(np.clip(hypergeom.sf(hits_top - 1, n_all, hits_all, k), 0.0, 1.0))
     base_rate = hits_all / n_all
     return {"p_value": p, "base_rate": base_rate, "top_rate": hits_top / k, "expected": k * base_rate}
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values, in the input order.
-
-    With p sorted ascending p_(1) <= ... <= p_(m): adj_(i) = max over j <= i of min(1, (m - j + 1) p_(j)).
-    Rejecting adj < alpha controls the family-wise error rate at alpha.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adjusted
-    return out
 
 
 def hypothesis_table(per_dataset: dict[str, tuple[int, int, int, int]],

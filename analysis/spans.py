@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.numerics import holm
+
 THRESHOLD = 0.3
 INT8_SCALE = 1.0 / 127.0
 ITEMSIZE = {"int8": 1, "float16": 2, "float32": 4}
@@ -302,35 +304,6 @@ def contrast(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     df["abs_diff"] = df["diff"].abs()
     df = df.sort_values(["p_value", "abs_diff", "unit"], ascending=[True, False, True], kind="stable")
     return df.drop(columns="abs_diff").reset_index(drop=True)
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values in input order (the same rule as analysis.illusion.holm)."""
-    from analysis.illusion import holm as _holm
-
-    return _holm(p)
-
-
-def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First two principal components of the rows of x [n, H] by SVD of the centred data:
-    (coords [n, 2], explained variance ratio [2]). Signs follow sklearn's convention (each component's
-    largest-magnitude loading is positive); components beyond the data's rank are 0."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"PCA needs at least two vectors, got shape {x.shape}")
-    xc = x - x.mean(axis=0)
-    u, s, vt = np.linalg.svd(xc, full_matrices=False)
-    flip = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
-    flip[flip == 0] = 1
-    u, vt = u * flip, vt * flip[:, None]
-    coords = np.zeros((len(x), 2))
-    m = min(2, len(s))
-    coords[:, :m] = u[:, :m] * s[:m]
-    total = float((s ** 2).sum())
-    ratio = np.zeros(2)
-    if total > 0:
-        ratio[:m] = s[:m] ** 2 / total
-    return coords, ratio
 
 
 def phrase_vector(states: np.ndarray, i0: int, i1: int, pooling: str = "mean") -> np.ndarray:

@@ -38,7 +38,8 @@ def main() -> None:
 
     import warehouse
     from analysis.attention import head_features
-    from pipeline.config import AttentionConfig, DatasetSpec, default_models
+    from pipeline.config import DatasetSpec, default_models
+    from pipeline.stages.attention import AttentionConfig
     from pipeline.corpora import load_dataset
     from pipeline.models.transformer import TransformerRunner
     from pipeline.stages import attention as stage

@@ -5,7 +5,7 @@
 Without --warehouse the features come from <cache>/bench/sentiment-sst2.duckdb, built on first use (the
 command below); without ../shared/data the benchmark prints that it is skipped.
 
-The suite (pipeline.stages.sentiment_protocol.run_suite) for one (dataset, feature set, penalty): the all-units
+The suite (pipeline.methods.sentiment_protocol.run_suite) for one (dataset, feature set, penalty): the all-units
 and SN-deleted classifiers over the C grid, every unit alone over the grid, every single-unit ablation, the
 cumulative ablation and 1,000 random 100-unit subsets. Two feature sets, as the issue's speed bar asks:
 MiniLM's last-layer [CLS] (H = 384) and the textgenrnn LSTM's cell states of both layers, final pooling
@@ -34,7 +34,7 @@ def features(path: str):
     """{name: (x [n, H], y [n])} for MiniLM [CLS] and the LSTM's final cell states on SST-2."""
     import duckdb
 
-    from pipeline.stages import sentiment_protocol as P
+    from pipeline.methods import sentiment_protocol as P
     from warehouse import queries
 
     con = duckdb.connect(path, read_only=True)
@@ -110,7 +110,7 @@ def sk_time(data, cols_list, c_values, penalty):
 
 
 def bench(name, x, y, penalty, grid, sample, rng):
-    from pipeline.stages import sentiment_protocol as P
+    from pipeline.methods import sentiment_protocol as P
 
     splits = P.split(len(y), P.split_seed(0, "sst2"))
     data = P.Data.from_arrays(x, y, splits)
@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--penalties", nargs="+", default=["l1", "l2"])
     ap.add_argument("--sample", type=int, default=6, help="sklearn fits timed per family")
     args = ap.parse_args()
-    from pipeline.config import SentimentConfig
+    from pipeline.stages.sentiment import SentimentConfig
 
     grid = SentimentConfig().c_grid
     print(f"load average at start {os.getloadavg()[0]:.2f}; torch threads {torch.get_num_threads()}; "

@@ -2,8 +2,9 @@
 
 - Atomic: everything is written to ``<warehouse>.tmp-<pid>`` and ``os.replace``d over the live file only
   after the schema contracts pass. A failed or killed build leaves the previous warehouse as it was.
-- Incremental: the extract stage of a (run, dataset) whose inputs hash (model spec, dataset content, stage
-  code) matches the previous warehouse's ``stage_log`` is copied from it instead of recomputed.
+- Incremental: a stage whose inputs hash (its settings, its code, and the data it reads: see ``plan_steps``)
+  matches the previous warehouse's ``stage_log`` is copied from it instead of recomputed; extraction per
+  (run, dataset), every other stage per run.
 - Exclusive: a lock file next to the warehouse refuses a second concurrent build with a clear message.
 """
 from __future__ import annotations
@@ -14,33 +15,32 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from glob import escape as glob_escape
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pandas as pd
 
 import warehouse
-from pipeline.config import BuildConfig, spec_hash
+from pipeline.config import BuildConfig, ModelSpec, spec_hash
 from pipeline.corpora import Loaded, load_dataset
 from pipeline.errors import PipelineError
-from pipeline.models import RUNNER_SOURCES, make_runner, runner_info
-from pipeline.stages import RunContext, extract, run_stage_modules
+from pipeline.models import make_runner
+from pipeline.stages import RunContext, schema_sql, stage_modules
 from pipeline.version import code_version, source_hash
 from warehouse.contracts import violations
-
-TABLES_PER_RUN_DATASET = ("activations", "sentence_lengths", "sentence_tokens", "neuron_topk")
 
 
 @dataclass
 class BuildReport:
     warehouse: str
-    computed: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-    stages: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> run_id -> computed | reused
+    computed: list[str] = field(default_factory=list)  # "run/dataset" pairs extracted by this build
+    reused: list[str] = field(default_factory=list)  # and those copied from the previous one
+    stages: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> key -> computed | reused
     up_to_date: bool = False
     seconds: float = 0.0
 
@@ -77,13 +77,6 @@ def content_hash(loaded: Loaded) -> str:
     return h.hexdigest()[:16]
 
 
-def extract_inputs_hash(model_spec, dataset_hash: str, topk: int) -> str:
-    payload = json.dumps({"model": asdict(model_spec), "dataset": dataset_hash, "topk": topk,
-                          "code": source_hash(*RUNNER_SOURCES[model_spec.kind], *extract.SOURCES)},
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
 def _previous(target: Path):
     """The live warehouse's stage hashes and manifest, or None when there is none we can reuse."""
     if not target.exists():
@@ -97,184 +90,216 @@ def _previous(target: Path):
         meta = dict(con.execute("select key, value from meta").fetchall())
     finally:
         con.close()
-    return {"stages": {k: h for stage, k, h in logged if stage == "extract"},
-            "run_stages": {(stage, k): h for stage, k, h in logged if stage != "extract"}, "meta": meta}
+    return {"hashes": {(stage, key): h for stage, key, h in logged}, "meta": meta}
 
 
-def _manifest_hash(cfg: BuildConfig, hashes: dict[str, str], stage_hashes: dict[str, str]) -> str:
-    payload = json.dumps({"config": json.loads(cfg.to_json()), "datasets": hashes, "stages": stage_hashes},
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+def _hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Step:
+    """One stage for one model run: its settings and, per stage_log key, its inputs hash (one key per dataset,
+    ``run/dataset``, for a PER_DATASET stage; the run id otherwise)."""
+
+    stage: ModuleType
+    spec: ModelSpec
+    settings: dict
+    hashes: dict[str, str]
+
+    @property
+    def per_dataset(self) -> bool:
+        return getattr(self.stage, "PER_DATASET", False)
+
+
+def plan_steps(cfg: BuildConfig, modules: list, dataset_hashes: dict[str, str]) -> list[Step]:
+    """Every (stage, run) that applies, in run order (per model: the stages in registry order).
+
+    A PER_DATASET stage's inputs per dataset: its settings, the dataset's content and its code. Any other
+    stage's: the run's PER_DATASET hashes (what it reads), its own settings, the seed and its code. Unchanged
+    inputs mean its rows are copied from the previous build.
+    """
+    names = list(dataset_hashes)
+    steps = []
+    for spec in cfg.models:
+        upstream: dict[str, str] = {}
+        for module in modules:
+            settings = module.settings(cfg, spec, names)
+            if settings is None:
+                continue
+            code = source_hash(*module.SOURCES)
+            if getattr(module, "PER_DATASET", False):
+                hashes = {f"{spec.run_id}/{name}": _hash({"settings": settings, "dataset": dataset_hashes[name],
+                                                          "code": code}) for name in names}
+                upstream.update({f"{module.NAME}:{k}": h for k, h in hashes.items()})
+            else:
+                hashes = {spec.run_id: _hash({"upstream": upstream, "settings": settings, "seed": cfg.seed,
+                                              "code": code})}
+            steps.append(Step(module, spec, settings, hashes))
+    return steps
+
+
+@dataclass
+class Build:
+    """One build's state: the loaded datasets, the plan, the previous warehouse, and the report.
+
+    ``Build.prepare`` loads and plans (bad input fails there, before any model work or writing);
+    ``write`` fills ``<warehouse>.tmp-<pid>`` and moves it over the live file only when every contract holds.
+    """
+
+    cfg: BuildConfig
+    target: Path
+    log: Callable[[str], None]
+    report: BuildReport
+    loaded: dict[str, Loaded]
+    dataset_hashes: dict[str, str]
+    modules: list
+    steps: list[Step]
+    prev: dict | None
+    manifest: str
+
+    @classmethod
+    def prepare(cls, cfg: BuildConfig, target: Path, log=print) -> "Build":
+        loaded: dict[str, Loaded] = {}
+        for spec in cfg.datasets:
+            log(f"loading {spec.name} ({spec.source}:{spec.path})")
+            loaded[spec.name] = load_dataset(spec, cfg.cache, cfg.seed, cfg.progress)
+        dataset_hashes = {name: content_hash(ld) for name, ld in loaded.items()}
+        modules = stage_modules()
+        steps = plan_steps(cfg, modules, dataset_hashes)
+        every = {f"{s.stage.NAME}:{k}": h for s in steps for k, h in s.hashes.items()}
+        manifest = _hash({"config": json.loads(cfg.to_json()), "datasets": dataset_hashes, "stages": every})
+        return cls(cfg, target, log, BuildReport(str(target)), loaded, dataset_hashes, modules, steps,
+                   _previous(target), manifest)
+
+    @property
+    def schema_sql(self) -> list[str]:
+        """The registered stages' own schema texts (created after the built-in schema, checked with it)."""
+        return schema_sql(self.modules)
+
+    def up_to_date(self) -> bool:
+        """The live warehouse was built from the same manifest by this schema version (nothing to do)."""
+        meta = self.prev["meta"] if self.prev else {}
+        if meta.get("manifest_hash") != self.manifest or meta.get("schema_version") != str(warehouse.SCHEMA_VERSION):
+            return False
+        self.report.up_to_date = True
+        self.report.reused = sorted({k for s in self.steps if s.per_dataset for k in s.hashes})
+        return True
+
+    def write(self) -> None:
+        """Build into a temporary file next to the target and ``os.replace`` it over the target."""
+        tmp = self.target.with_name(f"{self.target.name}.tmp-{os.getpid()}")
+        # The caller holds the lock, so any other <warehouse>.tmp-* (and its .wal) is left by a killed build.
+        for stale in self.target.parent.glob(f"{glob_escape(self.target.name)}.tmp-*"):
+            stale.unlink(missing_ok=True)
+        try:
+            con = warehouse.connect_for_writing(tmp)
+            try:
+                self._fill(con)
+            finally:
+                con.close()
+            os.replace(tmp, self.target)
+        finally:
+            for leftover in (tmp, Path(f"{tmp}.wal")):
+                leftover.unlink(missing_ok=True)
+
+    def _fill(self, con) -> None:
+        extra = self.schema_sql
+        warehouse.create_schema(con, extra_sql=extra)
+        if self.prev:
+            con.execute("attach ? as old (read_only)", [str(self.target)])
+        self._insert_datasets(con)
+        for spec in self.cfg.models:
+            make_runner = self._runner_factory(spec)
+            for step in self.steps:
+                if step.spec is spec:
+                    self._run(con, step, make_runner)
+        meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
+                "config_json": self.cfg.to_json(), "config_hash": spec_hash(json.loads(self.cfg.to_json())),
+                "manifest_hash": self.manifest, "duckdb_version": duckdb.__version__}
+        con.executemany("insert into meta values (?, ?)", list(meta.items()))
+        if self.prev:
+            con.execute("detach old")
+        bad = violations(con, extra_sql=extra)
+        if bad:
+            raise PipelineError("schema contracts failed: " + "; ".join(f"{n} ({k} rows)" for n, k in bad))
+        con.execute("checkpoint")
+
+    def _insert_datasets(self, con) -> None:
+        now = _now()
+        for spec in self.cfg.datasets:
+            ld = self.loaded[spec.name]
+            df = ld.frame
+            con.execute("insert into datasets values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [spec.name, spec.source, spec.path, ld.description, ld.label_kind, len(df),
+                         ld.n_dropped_empty, bool(df["text_b"].notna().any()),
+                         json.dumps(asdict(spec), sort_keys=True), self.dataset_hashes[spec.name], now])
+            rows = df.assign(dataset=spec.name, sentence_id=range(len(df)))[  # noqa: F841
+                ["dataset", "sentence_id", "text", "text_b", "label", "label_text", "split"]]
+            con.execute("insert into sentences select * from rows")
+
+    def _runner_factory(self, spec: ModelSpec) -> Callable[[], object]:
+        """The run's model runner, loaded on first use and shared by its stages."""
+        runner = None
+
+        def get():
+            nonlocal runner
+            if runner is None:
+                self.log(f"loading model {spec.run_id} ({spec.path})")
+                runner = make_runner(spec, self.cfg.cache)
+            return runner
+
+        return get
+
+    def _run(self, con, step: Step, make_runner) -> None:
+        """Copy the step's unchanged work from the previous build, compute the rest, log both."""
+        name, run_id = step.stage.NAME, step.spec.run_id
+        old = self.prev["hashes"] if self.prev else {}
+        done = self.report.stages.setdefault(name, {})
+        todo = [k for k, h in step.hashes.items() if old.get((name, k)) != h]
+        for key in step.hashes:
+            if key in todo:
+                continue
+            if step.per_dataset:
+                dataset = key.split("/", 1)[1]
+                for table in step.stage.TABLES:
+                    con.execute(f"insert into {table} select * from old.{table} where run_id = ? and dataset = ?",
+                                [run_id, dataset])
+            else:
+                for table in step.stage.TABLES:
+                    con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [run_id])
+            con.execute("insert into stage_log select * from old.stage_log where stage = ? and key = ?", [name, key])
+            done[key] = "reused"
+            if step.per_dataset:
+                self.report.reused.append(key)
+        if not todo:
+            for table in getattr(step.stage, "RUN_TABLES", ()):
+                con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [run_id])
+            return
+        datasets = [k.split("/", 1)[1] for k in todo] if step.per_dataset else list(self.loaded)
+        ctx = RunContext(con=con, cfg=self.cfg, spec=step.spec, datasets=self.loaded, settings=step.settings,
+                         make_runner=make_runner, log=self.log, todo=datasets)
+        t = time.time()
+        out = step.stage.run(ctx)
+        if step.per_dataset:
+            results = {f"{run_id}/{d}": out[d] for d in datasets}
+        else:
+            results = {run_id: (int(out or 0), time.time() - t)}
+        for key, (rows, seconds) in results.items():
+            con.execute("insert into stage_log values (?, ?, ?, ?, ?, ?)",
+                        [name, key, step.hashes[key], _now(), seconds, int(rows)])
+            done[key] = "computed"
+            if step.per_dataset:
+                self.report.computed.append(key)
 
 
 def build(cfg: BuildConfig, log=print) -> BuildReport:
     t0 = time.time()
     target = Path(cfg.warehouse)
     target.parent.mkdir(parents=True, exist_ok=True)
-    report = BuildReport(str(target))
     with build_lock(target):
-        # Load every dataset first: bad input fails here, before any model work and before any writing.
-        loaded: dict[str, Loaded] = {}
-        for spec in cfg.datasets:
-            log(f"loading {spec.name} ({spec.source}:{spec.path})")
-            loaded[spec.name] = load_dataset(spec, cfg.cache, cfg.seed, cfg.progress)
-        hashes = {name: content_hash(ld) for name, ld in loaded.items()}
-        stage_hashes = {f"{m.run_id}/{name}": extract_inputs_hash(m, hashes[name], cfg.topk)
-                        for m in cfg.models for name in loaded}
-        run_stages = run_stage_plan(cfg, list(loaded), stage_hashes)
-        manifest = _manifest_hash(cfg, hashes, {**stage_hashes, **{f"{s}:{r}": h for (s, r), (_, h)
-                                                                   in run_stages.items()}})
-        prev = _previous(target)
-        if (prev and prev["meta"].get("manifest_hash") == manifest
-                and prev["meta"].get("schema_version") == str(warehouse.SCHEMA_VERSION)):
-            report.up_to_date = True
-            report.reused = sorted(stage_hashes)
-            report.seconds = time.time() - t0
-            return report
-        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        # We hold the lock, so any other <warehouse>.tmp-* (and its .wal) is left by a killed build.
-        for stale in target.parent.glob(f"{glob_escape(target.name)}.tmp-*"):
-            stale.unlink(missing_ok=True)
-        try:
-            _write(cfg, tmp, target, loaded, hashes, stage_hashes, run_stages, manifest, prev, report, log)
-            os.replace(tmp, target)
-        finally:
-            for leftover in (tmp, Path(f"{tmp}.wal")):
-                leftover.unlink(missing_ok=True)
-    report.seconds = time.time() - t0
-    return report
-
-
-def _write(cfg, tmp, target, loaded, hashes, stage_hashes, run_stages, manifest, prev, report, log):
-    con = warehouse.connect_for_writing(tmp)
-    try:
-        warehouse.create_schema(con)
-        if prev:
-            con.execute("attach ? as old (read_only)", [str(target)])
-        now = _now()
-        for spec in cfg.datasets:
-            ld = loaded[spec.name]
-            df = ld.frame
-            con.execute("insert into datasets values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [spec.name, spec.source, spec.path, ld.description, ld.label_kind, len(df),
-                         ld.n_dropped_empty, bool(df["text_b"].notna().any()),
-                         json.dumps(asdict(spec), sort_keys=True), hashes[spec.name], now])
-            rows = df.assign(dataset=spec.name, sentence_id=range(len(df)))[  # noqa: F841
-                ["dataset", "sentence_id", "text", "text_b", "label", "label_text", "split"]]
-            con.execute("insert into sentences select * from rows")
-        for mspec in cfg.models:
-            runner = None
-
-            def get_runner(mspec=mspec):
-                nonlocal runner
-                if runner is None:
-                    log(f"loading model {mspec.run_id} ({mspec.path})")
-                    runner = make_runner(mspec, cfg.cache)
-                return runner
-
-            todo = [n for n in loaded if not (prev and prev["stages"].get(f"{mspec.run_id}/{n}")
-                                               == stage_hashes[f"{mspec.run_id}/{n}"])]
-            if todo:
-                info = runner_info(get_runner())
-                con.execute("insert into runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [mspec.run_id, mspec.kind, info["model_name"], mspec.path, info["n_layers"],
-                             info["hidden_size"], info["n_heads"], mspec.max_length, list(runner.poolings),
-                             json.dumps(asdict(mspec), sort_keys=True), spec_hash(mspec), code_version(), now])
-                con.executemany("insert into layers values (?, ?, ?)",
-                                [[mspec.run_id, i, name] for i, name in enumerate(runner.layer_names)])
-            else:
-                for table in ("runs", "layers"):
-                    con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [mspec.run_id])
-            # One writer thread stores dataset i (top-k, inserts) while the model encodes dataset i+1; torch,
-            # numpy and DuckDB all release the GIL. Only one thread touches the connection at a time:
-            # the main thread waits for the writer before its own next use of `con`.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer:
-                pending = None
-                for name in loaded:
-                    key = f"{mspec.run_id}/{name}"
-                    if name not in todo:
-                        _wait(pending)
-                        _copy(con, mspec.run_id, name, key)
-                        report.reused.append(key)
-                        continue
-                    log(f"extracting {key}: {len(loaded[name].frame)} texts")
-                    t = time.time()
-                    enc = runner.encode(loaded[name].frame["text"].tolist(), progress=cfg.progress)
-                    seconds = time.time() - t
-                    _wait(pending)
-                    pending = writer.submit(_store, con, runner, name, enc, cfg.topk, key, stage_hashes[key],
-                                            seconds)
-                    report.computed.append(key)
-                _wait(pending)
-            for (stage_name, run_id), (module, inputs) in run_stages.items():
-                if run_id == mspec.run_id:
-                    _run_stage(con, cfg, mspec, module, inputs, loaded, get_runner, prev, report, log)
-        meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
-                "config_json": cfg.to_json(), "config_hash": spec_hash(json.loads(cfg.to_json())),
-                "manifest_hash": manifest, "duckdb_version": duckdb.__version__}
-        con.executemany("insert into meta values (?, ?)", list(meta.items()))
-        if prev:
-            con.execute("detach old")
-        bad = violations(con)
-        if bad:
-            raise PipelineError("schema contracts failed: " + "; ".join(f"{n} ({k} rows)" for n, k in bad))
-        con.execute("checkpoint")
-    finally:
-        con.close()
-
-
-def run_stage_plan(cfg: BuildConfig, datasets: list[str], stage_hashes: dict[str, str]) -> dict:
-    """(stage, run_id) -> (module, inputs hash) for every per-run stage that applies, in run order.
-
-    A stage's inputs: the run's extraction hashes (model, data, extract code), its own settings, the seed
-    and its code. Unchanged inputs mean its rows are copied from the previous build.
-    """
-    plan = {}
-    for mspec in cfg.models:
-        mine = {k: v for k, v in stage_hashes.items() if k.startswith(f"{mspec.run_id}/")}
-        for module in run_stage_modules():
-            settings = module.settings(cfg, mspec, datasets)
-            if settings is None:
-                continue
-            payload = json.dumps({"extract": mine, "settings": settings, "seed": cfg.seed,
-                                  "code": source_hash(*module.SOURCES)}, sort_keys=True, default=str)
-            plan[(module.NAME, mspec.run_id)] = (module, hashlib.sha256(payload.encode()).hexdigest()[:16])
-    return plan
-
-
-def _run_stage(con, cfg, mspec, module, inputs, loaded, get_runner, prev, report, log) -> None:
-    key = mspec.run_id
-    done = report.stages.setdefault(module.NAME, {})
-    if prev and prev["run_stages"].get((module.NAME, key)) == inputs:
-        for table in module.TABLES:
-            con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [key])
-        con.execute("insert into stage_log select * from old.stage_log where stage = ? and key = ?",
-                    [module.NAME, key])
-        done[key] = "reused"
-        return
-    t = time.time()
-    ctx = RunContext(con=con, cfg=cfg, spec=mspec, datasets=loaded,
-                     settings=module.settings(cfg, mspec, list(loaded)), make_runner=get_runner, log=log)
-    n = module.run(ctx)
-    con.execute("insert into stage_log values (?, ?, ?, ?, ?, ?)",
-                [module.NAME, key, inputs, _now(), time.time() - t, int(n or 0)])
-    done[key] = "computed"
-
-
-def _wait(future) -> None:
-    if future is not None:
-        future.result()  # re-raises the writer's exception here, in the build's thread
-
-
-def _store(con, runner, dataset: str, enc, k: int, key: str, inputs_hash: str, encode_seconds: float) -> None:
-    t = time.time()
-    rows = extract.write_extraction(con, runner, dataset, enc, k)
-    con.execute("insert into stage_log values ('extract', ?, ?, ?, ?, ?)",
-                [key, inputs_hash, _now(), encode_seconds + time.time() - t, rows])
-
-
-def _copy(con, run_id: str, dataset: str, key: str) -> None:
-    for table in TABLES_PER_RUN_DATASET:
-        con.execute(f"insert into {table} select * from old.{table} where run_id = ? and dataset = ?",
-                    [run_id, dataset])
-    con.execute("insert into stage_log select * from old.stage_log where stage = 'extract' and key = ?", [key])
+        job = Build.prepare(cfg, target, log)
+        if not job.up_to_date():
+            job.write()
+    job.report.seconds = time.time() - t0
+    return job.report

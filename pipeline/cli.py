@@ -140,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
                    help="sentences per dataset in the stored UMAP of the last layer (default 500; 0 skips)")
     b.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="a stage setting, e.g. anisotropy.contexts=20 or sentiment.enabled=false (repeatable; "
-                        "sections: anisotropy, token_states, sentiment, attention)")
+                        "one section per stage with settings, named after it; a wrong one lists them)")
     b.add_argument("--warehouse", help=f"output DuckDB file (default {DEFAULT_WAREHOUSE})")
     b.add_argument("--cache", help="cache folder for fetched data (default $ILLUSION_CACHE or ~/.cache/illusion-lab)")
     b.add_argument("--quiet", action="store_true")

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -78,273 +79,77 @@ class ModelSpec:
                 raise PipelineError(f"model {self.run_id!r}: {k} must be a positive integer, got {v!r}")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Per-stage settings: one frozen section each, a TOML table of the same name ([anisotropy], ...) or
-# `--set <section>.<key>=<value>` on the command line. `enabled = false` skips a stage.
-# ---------------------------------------------------------------------------------------------------------
+class Sections(Mapping):
+    """The stages' config sections of one BuildConfig: name -> frozen settings instance. Immutable and hashable,
+    so the config stays both."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items=()):
+        self._items = dict(items)
+
+    def __getitem__(self, name):
+        return self._items[name]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"Sections({self._items!r})"
 
 
-def _check_ints(obj, where: str, minimum: int = 0, names=None) -> None:
-    for name in names or [f.name for f in fields(obj) if f.type in ("int", int)]:
-        v = getattr(obj, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise PipelineError(f"config: {where}.{name} must be an integer >= {minimum}, got {v!r}")
+class _Registered(Mapping):
+    """Section name -> settings dataclass of every registered stage (pipeline.stages), read at each use, so a
+    stage registered later has its section here too."""
+
+    def _current(self) -> dict:
+        from pipeline.stages import sections
+
+        return sections()
+
+    def __getitem__(self, name):
+        return self._current()[name]
+
+    def __iter__(self):
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f"SECTIONS({self._current()!r})"
 
 
-def _check_bool(obj, where: str) -> None:
-    if not isinstance(obj.enabled, bool):
-        raise PipelineError(f"config: {where}.enabled must be true or false, got {obj.enabled!r}")
+# Per-stage settings: one frozen section per stage that has settings, a TOML table of the same name
+# ([anisotropy], ...) or `--set <section>.<key>=<value>` on the command line. `enabled = false` skips a stage.
+SECTIONS = _Registered()
 
 
-# --- anisotropy section (issue 4) ---
-@dataclass(frozen=True)
-class AnisotropyConfig:
-    """Ethayarajh-style metrics on sampled words (pipeline/stages/anisotropy.py)."""
-
-    enabled: bool = True
-    words: int = 400  # word types sampled per dataset (and for the pool); 0: every eligible type
-    contexts: int = 20  # contexts (sentences) kept per word, seeded
-    min_contexts: int = 5  # a word type needs this many distinct sentences to be sampled
-    baseline_words: int = 1000  # random word vectors (one per sentence) for the anisotropy baseline
-    mev_sets: int = 100  # random word sets per size for the MEV baseline
-
-    def __post_init__(self):
-        _check_bool(self, "anisotropy")
-        _check_ints(self, "anisotropy", 0, ["words"])
-        _check_ints(self, "anisotropy", 2, ["contexts", "min_contexts", "baseline_words"])
-        _check_ints(self, "anisotropy", 1, ["mev_sets"])
-        if self.min_contexts > self.contexts:
-            raise PipelineError(f"config: anisotropy.min_contexts ({self.min_contexts}) must not exceed "
-                                f"anisotropy.contexts ({self.contexts})")
-# --- end anisotropy section ---
+def __getattr__(name: str):
+    """A registered stage's settings class by its name (``pipeline.config.AnisotropyConfig``)."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for cls in SECTIONS.values():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- token_states section (issue 7) ---
-TOKEN_STATE_DTYPES = ("int8", "float16", "float32")
-LSTM_STREAMS = ("lstm1.hidden", "lstm1.cell", "lstm2.hidden", "lstm2.cell")
-
-
-@dataclass(frozen=True)
-class TokenStatesConfig:
-    """Every step's state for the span-match page (LSTMVis), on a per-dataset sample of sentences.
-
-    per_dataset:        sentences per dataset (0: all of them);
-    sample:             true: a seeded random sample (the build seed and the dataset name); false: the first ones;
-    lstm_layers:        LSTM streams to store (layers.name), default all four (hidden and cell of both layers);
-    transformer_layers: transformer layer indices (0 = embedding output; negative counts from the end: -1 is
-                        the last block);
-    bounded_dtype:      storage of states known to lie in [-1, 1] (LSTM hidden = o * tanh(c)): int8 (code / 127),
-                        float16 or float32;
-    unbounded_dtype:    storage of every other state (LSTM cell, transformer residual): float16 or float32.
-    """
-
-    enabled: bool = True
-    per_dataset: int = 500
-    sample: bool = True
-    lstm_layers: tuple = LSTM_STREAMS
-    transformer_layers: tuple = (-1,)
-    bounded_dtype: str = "int8"
-    unbounded_dtype: str = "float16"
-
-    def __post_init__(self):
-        _check_bool(self, "token_states")
-        _check_ints(self, "token_states", 0, names=["per_dataset"])
-        if not isinstance(self.sample, bool):
-            raise PipelineError(f"config: token_states.sample must be true or false, got {self.sample!r}")
-        for name, ok in (("lstm_layers", lambda v: isinstance(v, str) and v in LSTM_STREAMS),
-                         ("transformer_layers", lambda v: isinstance(v, int) and not isinstance(v, bool))):
-            value = getattr(self, name)
-            if not isinstance(value, (list, tuple)) or not value or not all(ok(v) for v in value) \
-                    or len(set(value)) != len(value):
-                want = (f"a non-empty list of distinct names from {', '.join(LSTM_STREAMS)}"
-                        if name == "lstm_layers" else "a non-empty list of distinct layer indices (-1 = last)")
-                raise PipelineError(f"config: token_states.{name} must be {want}, got {value!r}")
-            object.__setattr__(self, name, tuple(value))  # TOML and --set give lists; keep the config hashable
-        if self.bounded_dtype not in TOKEN_STATE_DTYPES:
-            raise PipelineError(f"config: token_states.bounded_dtype must be one of {', '.join(TOKEN_STATE_DTYPES)}, "
-                                f"got {self.bounded_dtype!r}")
-        if self.unbounded_dtype not in TOKEN_STATE_DTYPES[1:]:
-            raise PipelineError(f"config: token_states.unbounded_dtype must be float16 or float32 (int8 needs a "
-                                f"known range), got {self.unbounded_dtype!r}")
-# --- end token_states section ---
-
-
-# --- sentiment section (issue 5) ---
-SENTIMENT_FEATURES = ("final", "cls", "mean", "concat")
-SENTIMENT_PENALTIES = ("l1", "l2")
-
-
-@dataclass(frozen=True)
-class SentimentConfig:
-    """The sentiment-neuron study (pipeline/stages/sentiment.py) on every sentiment-labelled dataset.
-
-    datasets:           dataset names to study; empty: every binary-labelled dataset and the demo's
-                        sentiment-scored corpora (movies, amazon, nyt, tweets);
-    score_margin:       score labels: positive when score >= score_center + score_margin, negative when
-                        score <= score_center - score_margin, otherwise dropped as near-neutral;
-    min_rows:           skip a dataset with fewer labelled rows than this (or fewer than 5 of a class);
-    penalties:          l1 (the original study) and/or l2;
-    c_grid:             the values of sklearn's C searched on dev (Radford et al.'s code used 2^-8..2^0 for L1;
-                        every other power of 2 here, one lower for L2 on standardised features);
-    suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, cls/mean/concat
-                        for transformers; a run uses those it has); the others get the all-units classifier;
-    lstm_streams:       LSTM layers (layers.name) concatenated into the features (default: both cell states);
-    transformer_layers: transformer layers concatenated (0 = embedding output, -1 = the last block);
-    n_subsets, subset_size: random unit subsets (the size is capped at half the units);
-    adversarial:        re-encode the test texts with " Wonderful" / " Terrible" appended (Table 3);
-    long_chars, long_repeats: texts longer than long_chars characters also get the word long_repeats times.
-    """
-
-    enabled: bool = True
-    datasets: tuple = ()
-    score_margin: float = 0.5
-    score_center: float = 0.0
-    min_rows: int = 50
-    penalties: tuple = SENTIMENT_PENALTIES
-    c_grid: tuple = (2.0 ** -10, 2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2, 1.0)
-    suite_features: tuple = ("final", "cls")
-    lstm_streams: tuple = ("lstm1.cell", "lstm2.cell")
-    transformer_layers: tuple = (-1,)
-    n_subsets: int = 1000
-    subset_size: int = 100
-    adversarial: bool = True
-    long_chars: int = 300
-    long_repeats: int = 10
-
-    def __post_init__(self):
-        _check_bool(self, "sentiment")
-        if not isinstance(self.adversarial, bool):
-            raise PipelineError(f"config: sentiment.adversarial must be true or false, got {self.adversarial!r}")
-        _check_ints(self, "sentiment", 2, ["min_rows"])
-        _check_ints(self, "sentiment", 1, ["n_subsets", "subset_size", "long_chars", "long_repeats"])
-        for name in ("score_margin", "score_center"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf") \
-                    or (name == "score_margin" and v < 0):
-                raise PipelineError(f"config: sentiment.{name} must be a finite number"
-                                    f"{' >= 0' if name == 'score_margin' else ''}, got {v!r}")
-            object.__setattr__(self, name, float(v))
-
-        def seq(name, ok, want, allow_empty=False):
-            value = getattr(self, name)
-            if isinstance(value, str) or not isinstance(value, (list, tuple)) or (not value and not allow_empty) \
-                    or not all(ok(v) for v in value) or len(set(value)) != len(value):
-                raise PipelineError(f"config: sentiment.{name} must be {want}, got {value!r}")
-            object.__setattr__(self, name, tuple(value))  # TOML and --set give lists; keep the config hashable
-
-        seq("datasets", lambda v: isinstance(v, str) and bool(v), "a list of dataset names ([] = automatic)", True)
-        seq("penalties", lambda v: v in SENTIMENT_PENALTIES, "a non-empty list of distinct values from l1, l2")
-        seq("c_grid", lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v < float("inf"),
-            "a non-empty list of distinct positive numbers")
-        object.__setattr__(self, "c_grid", tuple(float(v) for v in self.c_grid))
-        seq("suite_features", lambda v: v in SENTIMENT_FEATURES,
-            f"a list of distinct feature sets from {', '.join(SENTIMENT_FEATURES)}", True)
-        seq("lstm_streams", lambda v: isinstance(v, str) and bool(v), "a non-empty list of LSTM layer names "
-            "(lstm1.hidden, lstm1.cell, lstm2.hidden, lstm2.cell)")
-        seq("transformer_layers", lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "a non-empty list of distinct layer indices (-1 = last)")
-# --- end sentiment section ---
-
-
-# --- attention section (issue 6) ---
-ATTENTION_ALGORITHMS = ("kmeans", "agglomerative", "gmm", "dbscan", "spectral")
-ATTENTION_REDUCERS = ("pca", "umap")
-
-
-@dataclass(frozen=True)
-class AttentionConfig:
-    """Attention clusters (pipeline/stages/attention.py; the STS-B attention study), transformer runs only.
-
-    datasets:       dataset names to analyse; empty: every dataset of the build;
-    per_dataset:    items per dataset, a seeded sample (0: all); a dataset with a 'test' split uses that split
-                    (STS-B: the 1,379 test pairs, as in the study);
-    layers:         transformer blocks to analyse (1 = the first block, -1 = the last); empty: every block;
-    reducer:        how the summary features go to 2-D: pca or umap;
-    ae_epochs, ae_hidden, ae_grid, ae_batch: the LSTM autoencoder (the study's method): each head's attention
-                    matrix resized to ae_grid x ae_grid and flattened, the heads as the 12 features of each
-                    step; MSE, Adam, lr 1e-3; 0 epochs skips it;
-    algorithms, k_min, k_max: the clusterings scored per layer (sklearn), consensus of the three metrics;
-    heads:          the regression heads (the study's Table 3) on a frozen encoder, for every pair dataset with
-                    scores and a train and test split;
-    heads_train:    train pairs for the heads (0: all); heads_epochs: BiLSTM head epochs;
-    heads_finetune_epochs: > 0 also fine-tunes the encoder with each head for this many epochs (mode 'finetune'
-                    in attention_heads; CPU-heavy: MiniLM, 1 thread, 512 train pairs + the 1,379 test pairs took
-                    54 s CPU per head and epoch, so all 5,749 train pairs take about 9 min per head and epoch and
-                    about 35 min for the four heads).
-    """
-
-    enabled: bool = True
-    datasets: tuple = ()
-    per_dataset: int = 1500
-    layers: tuple = ()
-    reducer: str = "pca"
-    ae_epochs: int = 8
-    ae_hidden: int = 32
-    ae_grid: int = 8
-    ae_batch: int = 64
-    algorithms: tuple = ATTENTION_ALGORITHMS
-    k_min: int = 2
-    k_max: int = 8
-    heads: bool = True
-    heads_train: int = 0
-    heads_epochs: int = 4
-    heads_finetune_epochs: int = 0
-
-    def __post_init__(self):
-        _check_bool(self, "attention")
-        if not isinstance(self.heads, bool):
-            raise PipelineError(f"config: attention.heads must be true or false, got {self.heads!r}")
-        _check_ints(self, "attention", 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs"])
-        _check_ints(self, "attention", 1, ["ae_hidden", "ae_batch", "heads_epochs"])
-        _check_ints(self, "attention", 2, ["ae_grid", "k_min", "k_max"])
-        if self.k_min > self.k_max:
-            raise PipelineError(f"config: attention.k_min ({self.k_min}) must not exceed attention.k_max "
-                                f"({self.k_max})")
-        if self.per_dataset == 1:
-            raise PipelineError("config: attention.per_dataset must be 0 (all) or an integer >= 2, got 1")
-        if self.reducer not in ATTENTION_REDUCERS:
-            raise PipelineError(f"config: attention.reducer must be one of {', '.join(ATTENTION_REDUCERS)}, "
-                                f"got {self.reducer!r}")
-
-        def seq(name, ok, want, allow_empty):
-            value = getattr(self, name)
-            if isinstance(value, str) or not isinstance(value, (list, tuple)) or (not value and not allow_empty) \
-                    or not all(ok(v) for v in value) or len(set(value)) != len(value):
-                raise PipelineError(f"config: attention.{name} must be {want}, got {value!r}")
-            object.__setattr__(self, name, tuple(value))  # TOML and --set give lists; keep the config hashable
-
-        seq("datasets", lambda v: isinstance(v, str) and bool(v), "a list of dataset names ([] = all)", True)
-        seq("layers", lambda v: isinstance(v, int) and not isinstance(v, bool) and v != 0,
-            "a list of distinct block indices (1 = first, -1 = last; [] = all)", True)
-        seq("algorithms", lambda v: v in ATTENTION_ALGORITHMS,
-            f"a non-empty list of distinct names from {', '.join(ATTENTION_ALGORITHMS)}", False)
-# --- end attention section ---
-
-
-@dataclass(frozen=True)
-class LayerScoresConfig:
-    """The per-neuron scores of the illusion-score and monotonicity pages' default views
-    (pipeline/stages/layer_scores.py).
-
-    locality: also store every neuron's locality per dataset (its nearest-neighbour search is the stage's
-    costliest part at scale: one [H * k, N] dot-product matrix per dataset and layer).
-    """
-
-    enabled: bool = True
-    locality: bool = True
-
-    def __post_init__(self):
-        _check_bool(self, "layer_scores")
-        if not isinstance(self.locality, bool):
-            raise PipelineError(f"config: layer_scores.locality must be true or false, got {self.locality!r}")
-
-
-SECTIONS = {"anisotropy": AnisotropyConfig, "token_states": TokenStatesConfig, "sentiment": SentimentConfig,
-            "attention": AttentionConfig, "layer_scores": LayerScoresConfig}
+def _default_sections() -> Sections:
+    return Sections({name: cls() for name, cls in SECTIONS.items()})
 
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """The build's settings. Each registered stage's section is read as an attribute (``cfg.anisotropy``) and is
+    held in ``sections``; make it with ``make_config``."""
+
     warehouse: str = DEFAULT_WAREHOUSE
     cache: str | None = None  # None: $ILLUSION_CACHE or ~/.cache/illusion-lab
     datasets: tuple[DatasetSpec, ...] = ()
@@ -353,12 +158,8 @@ class BuildConfig:
     seed: int = 0
     separability_per_dataset: int = 1000  # sentences per dataset for the dataset-separability SVM (0: skip)
     umap_per_dataset: int = 0  # sentences per dataset in the stored UMAP of the last layer (0: skip; CLI: 500)
-    anisotropy: AnisotropyConfig = AnisotropyConfig()
-    token_states: TokenStatesConfig = TokenStatesConfig()
-    sentiment: SentimentConfig = SentimentConfig()
-    attention: AttentionConfig = AttentionConfig()
-    layer_scores: LayerScoresConfig = LayerScoresConfig()
     progress: bool = True
+    sections: Sections = field(default_factory=_default_sections)
 
     def __post_init__(self):
         if not self.datasets:
@@ -375,20 +176,36 @@ class BuildConfig:
             raise PipelineError(f"config: duplicate model run_id in {runs}")
         if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
-        for name, cls in SECTIONS.items():
-            if not isinstance(getattr(self, name), cls):
-                raise PipelineError(f"config: {name} must be a {cls.__name__}, got {getattr(self, name)!r}")
+        registered = dict(SECTIONS)
+        for name, value in self.sections.items():
+            cls = registered.get(name)
+            if cls is not None and not isinstance(value, cls):
+                raise PipelineError(f"config: {name} must be a {cls.__name__}, got {value!r}")
         for name in ("separability_per_dataset", "umap_per_dataset"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v == 1:
                 raise PipelineError(f"config: {name} must be 0 (skip) or an integer >= 2, got {v!r}")
 
+    def __getattr__(self, name: str):
+        sections = self.__dict__.get("sections")  # absent while the object is being built or unpickled
+        if sections is not None and name in sections:
+            return sections[name]
+        if not name.startswith("_") and name in SECTIONS:
+            raise AttributeError(f"config has no [{name}] section: it was made before that stage was registered")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def to_json(self) -> str:
-        d = asdict(self)
-        d.pop("progress")
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("progress", "sections")}
+        d["datasets"] = [asdict(x) for x in self.datasets]
+        d["models"] = [asdict(x) for x in self.models]
+        d.update({name: asdict(section) for name, section in self.sections.items()})
         return json.dumps(d, sort_keys=True, default=str)
 
     def with_(self, **kw) -> "BuildConfig":
+        """A copy with some fields or whole sections replaced (``cfg.with_(topk=3, anisotropy=...)``)."""
+        changed = {name: kw.pop(name) for name in list(kw) if name in self.sections}
+        if changed:
+            kw["sections"] = Sections({**self.sections, **changed})
         return replace(self, **kw)
 
 
@@ -454,16 +271,20 @@ def load_toml(path: str | os.PathLike) -> dict:
 
 
 def make_config(**kw) -> BuildConfig:
-    known = {f.name for f in fields(BuildConfig)}
-    unknown = set(kw) - known
+    """The BuildConfig of keyword settings: its fields, and one section per registered stage (a settings
+    instance, or a dict of its keys as from a TOML table); a section not given takes its defaults."""
+    registered = dict(SECTIONS)
+    known = {f.name for f in fields(BuildConfig)} - {"sections"}
+    unknown = set(kw) - known - set(registered)
     if unknown:
         raise PipelineError(f"config: unknown key(s) {', '.join(sorted(unknown))}")
     kw["datasets"] = tuple(kw.get("datasets", ()))
     kw["models"] = tuple(kw.get("models", ()))
-    for name, cls in SECTIONS.items():
-        if isinstance(kw.get(name), dict):
-            kw[name] = _make(cls, kw[name], f"config [{name}]")
-    return BuildConfig(**kw)
+    sections = {}
+    for name, cls in registered.items():
+        value = kw.pop(name, cls())
+        sections[name] = _make(cls, value, f"config [{name}]") if isinstance(value, dict) else value
+    return BuildConfig(**kw, sections=Sections(sections))
 
 
 def apply_settings(kw: dict, settings) -> dict:
@@ -475,7 +296,7 @@ def apply_settings(kw: dict, settings) -> dict:
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or section not in SECTIONS:
             raise PipelineError(f"--set {item!r}: expected <section>.<key>=<value> with section one of "
-                                f"{', '.join(SECTIONS)}")
+                                f"{', '.join(sorted(SECTIONS))}")
         known = {f.name for f in fields(SECTIONS[section])}
         if name not in known:
             raise PipelineError(f"--set {item!r}: {section} has no key {name!r} (known: {', '.join(sorted(known))})")

@@ -12,9 +12,10 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from analysis.attention import (FEATURES, ClusterSpec, batch_features, cluster, cluster_metrics, consensus_rank,
-                                default_specs, group_tests, head_features, holm, in_ranges, parse_ranges,
+                                default_specs, group_tests, head_features, in_ranges, parse_ranges,
                                 quality_table, standardise, statement, structure_similarity, structure_vectors,
                                 study_check, covariate_tests, tracking_layers)
+from analysis.numerics import holm
 
 F = {name: i for i, name in enumerate(FEATURES)}
 

@@ -11,7 +11,8 @@ from scipy import stats
 from sklearn.linear_model import LinearRegression
 from transformers import AutoTokenizer, BertModel
 
-from analysis.attention import ClusterSpec, cluster, default_specs, group_tests, head_features, pca_2d
+from analysis.attention import ClusterSpec, cluster, default_specs, group_tests, head_features
+from analysis.numerics import pca_2d
 from pipeline.config import PACKAGED_TEXTGENRNN, ModelSpec, make_config
 from pipeline.errors import PipelineError
 from pipeline.stages import attention as stage
@@ -72,7 +73,7 @@ def test_features_equal_the_model_attention_and_pca(built):
         assert len(sep) == 2
         assert np.asarray(r.features) == pytest.approx(head_features(att, sep).ravel(), abs=1e-5)
     for layer, g in pts.groupby("layer"):
-        xy, _ = pca_2d(np.stack(g["features"].map(np.asarray).tolist()))
+        xy, _ = pca_2d(np.stack(g["features"].map(np.asarray).tolist()), standardised=True)
         # PCA signs are arbitrary only across fits; the same fit on the same data gives the same signs
         assert g[["sx", "sy"]].to_numpy() == pytest.approx(xy, abs=1e-4)
 
@@ -173,4 +174,4 @@ def test_umap_reducer_is_seeded_and_pca_is_the_default():
     assert xy.shape == (40, 2) and explained is None and np.isfinite(xy).all()
     assert xy == pytest.approx(again)
     pca, ratio = stage.reduce_summary(x, "pca", 0)
-    assert pca == pytest.approx(pca_2d(x)[0]) and 0 < ratio < 1
+    assert pca == pytest.approx(pca_2d(x, standardised=True)[0]) and 0 < ratio < 1

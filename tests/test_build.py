@@ -140,7 +140,8 @@ def test_contract_failure_is_a_pipeline_error_and_keeps_old_file(cfg_for, tmp_pa
     base = cfg_for("questions")
     build(base, **QUIET)
     before = file_digest(Path(base.warehouse))
-    monkeypatch.setattr(build_mod, "violations", lambda con: [("sentences unique (dataset, sentence_id)", 3)])
+    monkeypatch.setattr(build_mod, "violations",
+                        lambda con, extra_sql=(): [("sentences unique (dataset, sentence_id)", 3)])
     with pytest.raises(PipelineError, match=r"schema contracts failed: sentences unique .* \(3 rows\)"):
         build(cfg_for("questions", "news"), **QUIET)
     assert file_digest(Path(base.warehouse)) == before

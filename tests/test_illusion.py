@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import hypergeom
 
-from analysis.illusion import concept_hits, holm, hypothesis_table, hypothesis_test, illusion_scores
+from analysis.illusion import concept_hits, hypothesis_table, hypothesis_test, illusion_scores
+from analysis.numerics import holm
 
 
 def _planted(seed: int = 0, n: int = 200, h: int = 20, k: int = 10):

@@ -6,10 +6,11 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.config import SentimentConfig, apply_settings, make_config
+from pipeline.config import apply_settings, make_config
 from pipeline.errors import PipelineError
-from pipeline.stages import sentiment_protocol as P
-from pipeline.stages.sentiment_solver import accuracy, fit_batch, single_unit_fit
+from pipeline.methods import sentiment_protocol as P
+from pipeline.methods.sentiment_solver import accuracy, fit_batch, single_unit_fit
+from pipeline.stages.sentiment import SentimentConfig
 
 
 def correlated_data(n=1500, h=48, seed=0, layernorm=True):

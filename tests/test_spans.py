@@ -6,7 +6,8 @@ import pytest
 
 from analysis.spans import (INT8_SCALE, StateBlock, char_span_units, coactivation, contrast, decode_states,
                             encode_states, find_matches, find_occurrences, match_context, matched_words, on_runs,
-                            parse_phrases, pca_2d, phrase_vector, stack_rows, units_on, word_spans)
+                            parse_phrases, phrase_vector, stack_rows, units_on, word_spans)
+from analysis.numerics import pca_2d
 
 # One sentence of 8 steps x 4 units. Unit 0: on over steps 2..4 only; unit 1: on everywhere;
 # unit 2: on over 2..5; unit 3: never on (0.29 is just below 0.3).

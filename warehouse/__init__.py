@@ -53,8 +53,12 @@ def connect_for_writing(path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
 
 
-def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+def create_schema(con: duckdb.DuckDBPyConnection, extra_sql=()) -> None:
+    """Every table of the built-in schema files, then each SQL text of ``extra_sql`` (the schema of a study that
+    lives outside schema/, contributed by its pipeline stage), and the schema version."""
     con.execute(schema_sql())
+    for sql in extra_sql:
+        con.execute(sql)
     con.execute("insert into meta values ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 

@@ -1,46 +1,110 @@
-"""Pipeline stages.
+"""Pipeline stages and their registry.
 
-``extract`` runs per (model run, dataset) inside the build loop. Every other stage runs once per model run,
-after extraction, and is a module with this shape:
+A study is one stage module; registering it is one entry in ``RUN_STAGES``. The config sections, the schema a
+build creates and checks, and the stage list all come from the registered modules. Every stage module has this
+shape:
 
-- ``NAME``: its key in ``stage_log``;
-- ``TABLES``: the tables it writes, each with a ``run_id`` column (copied whole from the previous build
-  when the stage's inputs are unchanged);
-- ``SOURCES``: the files whose code decides its output (part of its inputs hash);
-- ``settings(cfg, spec, datasets) -> dict | None``: the config values it depends on, or None when it does
-  not apply to this run (disabled, or nothing to do, e.g. an LSTM-only stage for a transformer);
-- ``run(ctx: RunContext) -> int``: compute and insert its rows; returns a count for the log.
+- ``NAME``: its key in ``stage_log``, its config section ``[NAME]`` and ``--set NAME.key=value``;
+- ``SECTION``: the frozen dataclass of its settings, which validates itself in ``__post_init__`` (one
+  PipelineError line naming ``NAME.key``, see pipeline.sections), or None when it has no settings;
+- ``TABLES``: the tables it writes, each with a ``run_id`` column (copied from the previous build when the
+  stage's inputs are unchanged);
+- ``SOURCES``: the files whose code decides its output (part of its inputs hash; relative to the project root);
+- ``settings(cfg, spec, datasets) -> dict | None``: the config values its output depends on, or None when it
+  does not apply to this run (disabled, or nothing to do, e.g. an LSTM-only stage for a transformer);
+- ``run(ctx: RunContext)``: its one entry point: compute and insert its rows, return a count for the log;
+- optionally ``SCHEMA``: a path (relative to the module's folder) to the ``.sql`` that creates its tables, for a
+  study whose tables are not in warehouse/schema/; its keys are declared there (``-- key:`` / ``-- ref:`` lines
+  after each ``create table``) and checked with the built-in contracts.
+
+A stage runs once per model run, and its work is reused or recomputed as a whole. A stage with
+``PER_DATASET = True`` works per (run, dataset) instead: its TABLES also have a ``dataset`` column, it is
+reused dataset by dataset, its ``run(ctx)`` computes the datasets in ``ctx.todo`` and returns
+``{dataset: (rows, seconds)}``; its ``RUN_TABLES`` (rows keyed by run only) are written by ``run`` whenever it
+computes anything and copied otherwise. Extraction is such a stage; it runs first, and every other stage's
+inputs include its hashes, since they read what it wrote.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 
 import warehouse
+from pipeline.errors import PipelineError
 
-# The per-run stages, in the order they run. Each name is a module of this package.
+FIRST = "extract"  # the model over every dataset: what the other stages read
+# The stages that run after extraction, in order: a name of this package's modules, or a dotted module path
+# for a study that lives elsewhere.
 RUN_STAGES = (
     "histograms",       # the drift page's per-neuron histograms and random baseline
     "distances",        # the outliers page's per-sentence mean distances
     "layer_scores",     # the illusion-score and monotonicity pages' per-neuron scores
     "separability",
     "anisotropy",
-    "token_states",     # issue 7
-    "sentiment",        # issue 5
-    "attention",        # issue 6
+    "token_states",
+    "sentiment",
+    "attention",
 )
+REQUIRED = ("NAME", "SECTION", "TABLES", "SOURCES", "settings", "run")
 
 
-def run_stage_modules() -> list:
-    return [importlib.import_module(f"pipeline.stages.{name}") for name in RUN_STAGES]
+def _module(entry: str) -> ModuleType:
+    name = entry if "." in entry else f"{__name__}.{entry}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and name.startswith(e.name):
+            raise PipelineError(f"stage {entry!r}: no module {name}") from None
+        raise
+    missing = [a for a in REQUIRED if not hasattr(module, a)]
+    if missing:
+        raise PipelineError(f"stage {entry!r} ({module.__file__}): missing {', '.join(missing)} "
+                            f"(see pipeline/stages/__init__.py)")
+    section = module.SECTION
+    if section is not None and not (dataclasses.is_dataclass(section) and section.__dataclass_params__.frozen):
+        raise PipelineError(f"stage {entry!r}: SECTION must be a frozen dataclass or None, got {section!r}")
+    return module
+
+
+def stage_modules() -> list[ModuleType]:
+    """Every registered stage module in run order: extraction, then RUN_STAGES."""
+    modules = [_module(FIRST)] + [_module(entry) for entry in RUN_STAGES]
+    seen: dict[str, str] = {}
+    for m in modules:
+        if m.NAME in seen:
+            raise PipelineError(f"stages {seen[m.NAME]} and {m.__name__} are both named {m.NAME!r}")
+        seen[m.NAME] = m.__name__
+    return modules
+
+
+def sections() -> dict[str, type]:
+    """Config section name -> its frozen settings dataclass, for every registered stage that has one."""
+    return {m.NAME: m.SECTION for m in stage_modules() if m.SECTION is not None}
+
+
+def schema_path(module: ModuleType) -> Path | None:
+    """The stage's own schema file (``SCHEMA``, relative to its module's folder), or None."""
+    schema = getattr(module, "SCHEMA", None)
+    return None if schema is None else Path(module.__file__).parent / schema
+
+
+def schema_sql(modules=None) -> list[str]:
+    """The SQL texts of the stages' own schema files, in run order (none for the built-in stages, whose tables
+    are in warehouse/schema/)."""
+    paths = [schema_path(m) for m in (stage_modules() if modules is None else modules)]
+    return [p.read_text() for p in paths if p is not None]
 
 
 @dataclass
 class RunContext:
-    """What a per-run stage gets: the open temporary warehouse (extraction of this run already written),
-    the frozen config, the run's ModelSpec, the loaded datasets (name -> corpora.Loaded, in config order),
-    its own settings, a lazily created model runner and the build's logger."""
+    """What a stage's ``run`` gets: the open temporary warehouse (the run's extraction already written, for
+    every stage after it), the frozen config, the run's ModelSpec, the loaded datasets (name ->
+    corpora.Loaded, in config order), its own settings, a lazily created model runner and the build's logger.
+    ``todo``: the datasets a PER_DATASET stage computes (the others were copied); every dataset otherwise."""
 
     con: object
     cfg: object
@@ -49,6 +113,7 @@ class RunContext:
     settings: dict
     make_runner: Callable[[], object]
     log: Callable[[str], None] = print
+    todo: list = field(default_factory=list)
     _runner: object = field(default=None, repr=False)
 
     @property

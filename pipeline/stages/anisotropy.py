@@ -32,8 +32,33 @@ import pandas as pd
 
 from analysis.anisotropy import (POOLED, intra_sentence_similarity, mev, random_baseline, random_mev,
                                  self_similarity, word_spans, word_vectors)
+from pipeline.errors import PipelineError
+from pipeline.sections import check_bools, check_ints
+
+
+@dataclass(frozen=True)
+class AnisotropyConfig:
+    """The ``[anisotropy]`` section: how many words, contexts and baseline vectors are sampled."""
+
+    enabled: bool = True
+    words: int = 400  # word types sampled per dataset (and for the pool); 0: every eligible type
+    contexts: int = 20  # contexts (sentences) kept per word, seeded
+    min_contexts: int = 5  # a word type needs this many distinct sentences to be sampled
+    baseline_words: int = 1000  # random word vectors (one per sentence) for the anisotropy baseline
+    mev_sets: int = 100  # random word sets per size for the MEV baseline
+
+    def __post_init__(self):
+        check_bools(self, NAME)
+        check_ints(self, NAME, 0, ["words"])
+        check_ints(self, NAME, 2, ["contexts", "min_contexts", "baseline_words"])
+        check_ints(self, NAME, 1, ["mev_sets"])
+        if self.min_contexts > self.contexts:
+            raise PipelineError(f"config: anisotropy.min_contexts ({self.min_contexts}) must not exceed "
+                                f"anisotropy.contexts ({self.contexts})")
+
 
 NAME = "anisotropy"
+SECTION = AnisotropyConfig
 TABLES = ("anisotropy_layers", "anisotropy_words", "anisotropy_contexts", "anisotropy_sentences")
 SOURCES = ("pipeline/stages/anisotropy.py", "analysis/anisotropy.py")
 CHUNK = 256  # sentences per token_states call: bounds the memory of one call's states

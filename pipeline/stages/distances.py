@@ -1,8 +1,7 @@
 """Distances stage: every sentence's mean Euclidean distance to the rest of its dataset, per layer and pooling.
 
 The outliers page (Bolukbasi et al. 2021, Section 5.2.2) ranks sentences by this distance. It is O(n^2 H) per
-dataset (seconds for a 10k-sentence dataset), so the build computes it once instead of the page on every
-layer change. Writes sentence_distances.
+dataset, so the build computes it once instead of the page on every layer change. Writes sentence_distances.
 """
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ from analysis.outliers import mean_distance
 from warehouse import queries
 
 NAME = "distances"
+SECTION = None
 TABLES = ("sentence_distances",)
 SOURCES = ("pipeline/stages/distances.py", "analysis/outliers.py")
 

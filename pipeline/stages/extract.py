@@ -1,8 +1,15 @@
-"""Extract stage: run one model over one dataset and write its rows.
+"""Extract stage: run a model over every dataset and store its sentence vectors, per (run, dataset).
 
-Writes activations, sentence_lengths, sentence_tokens and neuron_topk.
+Writes the run's ``runs`` and ``layers`` rows, and per dataset activations, sentence_lengths, sentence_tokens and
+neuron_topk. A dataset whose content, model spec, topk and code are unchanged is copied from the previous build.
 """
 from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -11,7 +18,72 @@ import pyarrow as pa
 from analysis.extremes import neuron_extremes
 from pipeline.models.base import Encoded
 
+NAME = "extract"
+SECTION = None
+PER_DATASET = True
+TABLES = ("activations", "sentence_lengths", "sentence_tokens", "neuron_topk")
+RUN_TABLES = ("runs", "layers")
 SOURCES = ("pipeline/stages/extract.py", "analysis/extremes.py")
+
+
+def settings(cfg, spec, datasets) -> dict:
+    """The model spec, topk and the runner's code (extraction's output depends on all three)."""
+    from pipeline.models import RUNNER_SOURCES
+    from pipeline.version import source_hash
+
+    return {"model": asdict(spec), "topk": cfg.topk, "runner_code": source_hash(*RUNNER_SOURCES[spec.kind])}
+
+
+def run(ctx) -> dict[str, tuple[int, float]]:
+    """Encode every dataset of ``ctx.todo`` and store it; returns {dataset: (activation rows, seconds)}.
+
+    One writer thread stores dataset i (top-k, inserts) while the model encodes dataset i+1: torch, numpy and
+    DuckDB all release the GIL. Only one thread uses the connection at a time: the next store waits for the
+    previous one, and the encoding does not touch the database.
+    """
+    runner = ctx.runner()
+    write_run(ctx.con, ctx.spec, runner)
+    done: dict[str, tuple[int, float]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer:
+        pending = None
+        for name in ctx.todo:
+            texts = ctx.datasets[name].frame["text"].tolist()
+            ctx.log(f"extracting {ctx.run_id}/{name}: {len(texts)} texts")
+            t = time.time()
+            enc = runner.encode(texts, progress=ctx.progress)
+            seconds = time.time() - t
+            if pending is not None:
+                _collect(done, *pending)
+            pending = (name, writer.submit(_store, ctx.con, runner, name, enc, ctx.cfg.topk), seconds)
+        if pending is not None:
+            _collect(done, *pending)
+    return done
+
+
+def _store(con, runner, dataset: str, enc: Encoded, k: int) -> tuple[int, float]:
+    t = time.time()
+    return write_extraction(con, runner, dataset, enc, k), time.time() - t
+
+
+def _collect(done: dict, name: str, future, encode_seconds: float) -> None:
+    rows, store_seconds = future.result()  # re-raises the writer's exception in the build's thread
+    done[name] = (rows, encode_seconds + store_seconds)
+
+
+def write_run(con, spec, runner) -> None:
+    """The run's ``runs`` row and its ``layers`` rows."""
+    from pipeline.config import spec_hash
+    from pipeline.models import runner_info
+    from pipeline.version import code_version
+
+    info = runner_info(runner)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.execute("insert into runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [spec.run_id, spec.kind, info["model_name"], spec.path, info["n_layers"], info["hidden_size"],
+                 info["n_heads"], spec.max_length, list(runner.poolings), json.dumps(asdict(spec), sort_keys=True),
+                 spec_hash(spec), code_version(), now])
+    con.executemany("insert into layers values (?, ?, ?)",
+                    [[spec.run_id, i, name] for i, name in enumerate(runner.layer_names)])
 
 
 def activation_table(run_id: str, dataset: str, layer: int, pooling: str, x: np.ndarray) -> pa.Table:

@@ -15,6 +15,7 @@ from pipeline.stages.extract import _lists
 from warehouse import queries
 
 NAME = "histograms"
+SECTION = None
 TABLES = ("neuron_histograms", "random_sentences")
 SOURCES = ("pipeline/stages/histograms.py", "analysis/drift.py")
 

@@ -1,7 +1,7 @@
 """Layer-scores stage: the per-neuron scores that the illusion-score and monotonicity pages show by default.
 
-Each of them needs every sentence of a layer and costs 0.3-1.5 s per layer on the demo (2 cores), which the
-pages paid on every new layer. Here they are computed once, for the pages' default view:
+Each of them needs every sentence of a layer, which the pages would pay on every new layer. Here they are
+computed once, for the pages' default view:
 - illusion_scores: analysis.illusion.illusion_scores over all the run's datasets, k = DEFAULT_K;
 - neuron_locality: analysis.locality.locality_all_neurons per dataset, k = DEFAULT_K;
 - token_directions and monotonic_tokens (transformer runs, which store token counts): the tokens occurring
@@ -11,16 +11,34 @@ Any other choice on a page (fewer datasets, another k or count) is computed ther
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
 from analysis.illusion import illusion_scores
 from analysis.locality import locality_all_neurons
 from analysis.monotonicity import frequent_tokens, monotonic_direction, quintile_counts, token_matrix
+from pipeline.sections import check_bools
 from pipeline.stages.extract import _lists
 from warehouse import queries
 
+
+@dataclass(frozen=True)
+class LayerScoresConfig:
+    """The ``[layer_scores]`` section. locality: also store every neuron's locality per dataset (its
+    nearest-neighbour search, one [H * k, N] dot-product matrix per dataset and layer, is the stage's costliest
+    part at scale)."""
+
+    enabled: bool = True
+    locality: bool = True
+
+    def __post_init__(self):
+        check_bools(self, NAME, ("enabled", "locality"))
+
+
 NAME = "layer_scores"
+SECTION = LayerScoresConfig
 TABLES = ("illusion_scores", "neuron_locality", "token_directions", "monotonic_tokens")
 SOURCES = ("pipeline/stages/layer_scores.py", "analysis/illusion.py", "analysis/locality.py",
            "analysis/monotonicity.py", "analysis/extremes.py")

@@ -1,9 +1,10 @@
 """Sentiment-neuron stage: is Radford et al.'s "sentiment neuron" necessary, sufficient, or an artefact?
 
 For every sentiment-labelled dataset and every feature set of a run (stored sentence vectors of some layers,
-pooled final / mean / cls or concatenated), the protocol of the ablation study (sentiment_protocol.py) with
-L1 and/or L2 logistic regression, solved in batches (sentiment_solver.py); then the trailing-word attack:
-the test texts re-encoded with " Wonderful" / " Terrible" appended and re-scored by the trained classifiers.
+pooled final / mean / cls or concatenated), the protocol of the ablation study
+(``pipeline.methods.sentiment_protocol``) with L1 and/or L2 logistic regression, solved in batches
+(``pipeline.methods.sentiment_solver``); then the trailing-word attack: the test texts re-encoded with
+" Wonderful" / " Terrible" appended and re-scored by the trained classifiers.
 
 Which datasets: ``sentiment.datasets`` when set; otherwise every dataset with sentiment labels that the
 config can name before loading: the demo's scored corpora (movies, amazon, nyt, tweets), the research
@@ -12,20 +13,88 @@ presets sst2, mr, cr and advglue-sst2, and any file or Hugging Face dataset decl
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from analysis.numerics import limit_threads
 from pipeline.errors import PipelineError
-from pipeline.stages import sentiment_protocol as proto
-from pipeline.stages.sentiment_solver import one_thread, predict_proba
+from pipeline.methods import sentiment_protocol as proto
+from pipeline.methods.sentiment_solver import PENALTIES, predict_proba
+from pipeline.sections import check_bools, check_ints, check_seq, is_int
 from warehouse import queries
 
+FEATURES = ("final", "cls", "mean", "concat")
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    """The ``[sentiment]`` section: the sentiment-neuron study on every sentiment-labelled dataset.
+
+    datasets:           dataset names to study; empty: every binary-labelled dataset and the demo's
+                        sentiment-scored corpora (movies, amazon, nyt, tweets);
+    score_margin:       score labels: positive when score >= score_center + score_margin, negative when
+                        score <= score_center - score_margin, otherwise dropped as near-neutral;
+    min_rows:           skip a dataset with fewer labelled rows than this (or fewer than 5 of a class);
+    penalties:          l1 (the original study) and/or l2;
+    c_grid:             the values of sklearn's C searched on dev (Radford et al.'s code used 2^-8..2^0 for L1;
+                        every other power of 2 here, one lower for L2 on standardised features);
+    suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, cls/mean/concat
+                        for transformers; a run uses those it has); the others get the all-units classifier;
+    lstm_streams:       LSTM layers (layers.name) concatenated into the features (default: both cell states);
+    transformer_layers: transformer layers concatenated (0 = embedding output, -1 = the last block);
+    n_subsets, subset_size: random unit subsets (the size is capped at half the units);
+    adversarial:        re-encode the test texts with " Wonderful" / " Terrible" appended (Table 3);
+    long_chars, long_repeats: texts longer than long_chars characters also get the word long_repeats times.
+    """
+
+    enabled: bool = True
+    datasets: tuple = ()
+    score_margin: float = 0.5
+    score_center: float = 0.0
+    min_rows: int = 50
+    penalties: tuple = PENALTIES
+    c_grid: tuple = (2.0 ** -10, 2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2, 1.0)
+    suite_features: tuple = ("final", "cls")
+    lstm_streams: tuple = ("lstm1.cell", "lstm2.cell")
+    transformer_layers: tuple = (-1,)
+    n_subsets: int = 1000
+    subset_size: int = 100
+    adversarial: bool = True
+    long_chars: int = 300
+    long_repeats: int = 10
+
+    def __post_init__(self):
+        check_bools(self, NAME, ("enabled", "adversarial"))
+        check_ints(self, NAME, 2, ["min_rows"])
+        check_ints(self, NAME, 1, ["n_subsets", "subset_size", "long_chars", "long_repeats"])
+        for name in ("score_margin", "score_center"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf") \
+                    or (name == "score_margin" and v < 0):
+                raise PipelineError(f"config: sentiment.{name} must be a finite number"
+                                    f"{' >= 0' if name == 'score_margin' else ''}, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        check_seq(self, NAME, "datasets", lambda v: isinstance(v, str) and bool(v),
+                  "a list of dataset names ([] = automatic)", True)
+        check_seq(self, NAME, "penalties", lambda v: v in PENALTIES, "a non-empty list of distinct values from l1, l2")
+        check_seq(self, NAME, "c_grid", lambda v: not isinstance(v, bool) and isinstance(v, (int, float))
+                  and 0 < v < float("inf"), "a non-empty list of distinct positive numbers")
+        object.__setattr__(self, "c_grid", tuple(float(v) for v in self.c_grid))
+        check_seq(self, NAME, "suite_features", lambda v: v in FEATURES,
+                  f"a list of distinct feature sets from {', '.join(FEATURES)}", True)
+        check_seq(self, NAME, "lstm_streams", lambda v: isinstance(v, str) and bool(v), "a non-empty list of LSTM "
+                  "layer names (lstm1.hidden, lstm1.cell, lstm2.hidden, lstm2.cell)")
+        check_seq(self, NAME, "transformer_layers", is_int, "a non-empty list of distinct layer indices (-1 = last)")
+
+
 NAME = "sentiment"
+SECTION = SentimentConfig
 TABLES = ("sentiment_datasets", "sentiment_features", "sentiment_classifiers", "sentiment_units",
           "sentiment_subsets", "sentiment_labels", "sentiment_predictions")
-SOURCES = ("pipeline/stages/sentiment.py", "pipeline/stages/sentiment_protocol.py",
-           "pipeline/stages/sentiment_solver.py")
+SOURCES = ("pipeline/stages/sentiment.py", "pipeline/methods/sentiment_protocol.py",
+           "pipeline/methods/sentiment_solver.py")
 
 DEMO_SENTIMENT = ("movies", "amazon", "nyt", "tweets")
 RESEARCH_SENTIMENT = ("sst2", "mr", "cr", "advglue-sst2")
@@ -333,8 +402,8 @@ def _adversarial(ctx, st, dataset, features, texts, is_long, sentence_ids, train
         adv, cut = attach_suffix(runner, [texts[i] for i in rows], suffix)
         cut_any[rows[cut]] = True
         ctx.log(f"sentiment {ctx.run_id}/{dataset}: encoding {len(adv)} test texts + {suffix.strip()[:40]!r}")
-        # One thread: on the shared 2-core machine this is 4x (MiniLM) to 60x (LSTM) faster (see one_thread).
-        with one_thread():
+        # One thread: re-encoding a few hundred texts is many small operations, which a thread pool slows down.
+        with limit_threads(1):
             enc = runner.encode(adv, progress=ctx.progress).vectors  # [layers, poolings, N, H]
         for (feature, penalty), (data, w, b) in trained.items():
             x = np.hstack([enc[layer, pool_of[pooling]] for layer, pooling in features[feature]])

@@ -12,6 +12,7 @@ import pandas as pd
 from warehouse import queries
 
 NAME = "separability"
+SECTION = None  # its two settings are build-wide (separability_per_dataset, umap_per_dataset)
 TABLES = ("separability", "separability_confusion", "umap_coords")
 SOURCES = ("pipeline/stages/separability.py",)
 

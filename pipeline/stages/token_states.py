@@ -8,16 +8,59 @@ page reads one (run, layer) as a single numpy block.
 """
 from __future__ import annotations
 
-import contextlib
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from analysis.numerics import limit_threads
 from analysis.spans import encode_states
 from pipeline.errors import PipelineError
+from pipeline.sections import check_bools, check_ints, check_seq, is_int
+
+DTYPES = ("int8", "float16", "float32")
+LSTM_STREAMS = ("lstm1.hidden", "lstm1.cell", "lstm2.hidden", "lstm2.cell")
+
+
+@dataclass(frozen=True)
+class TokenStatesConfig:
+    """The ``[token_states]`` section.
+
+    per_dataset:        sentences per dataset (0: all of them);
+    sample:             true: a seeded random sample (the build seed and the dataset name); false: the first ones;
+    lstm_layers:        LSTM streams to store (layers.name), default all four (hidden and cell of both layers);
+    transformer_layers: transformer layer indices (0 = embedding output; negative counts from the end: -1 is
+                        the last block);
+    bounded_dtype:      storage of states known to lie in [-1, 1] (LSTM hidden = o * tanh(c)): int8 (code / 127),
+                        float16 or float32;
+    unbounded_dtype:    storage of every other state (LSTM cell, transformer residual): float16 or float32.
+    """
+
+    enabled: bool = True
+    per_dataset: int = 500
+    sample: bool = True
+    lstm_layers: tuple = LSTM_STREAMS
+    transformer_layers: tuple = (-1,)
+    bounded_dtype: str = "int8"
+    unbounded_dtype: str = "float16"
+
+    def __post_init__(self):
+        check_bools(self, NAME, ("enabled", "sample"))
+        check_ints(self, NAME, 0, names=["per_dataset"])
+        check_seq(self, NAME, "lstm_layers", lambda v: isinstance(v, str) and v in LSTM_STREAMS,
+                  f"a non-empty list of distinct names from {', '.join(LSTM_STREAMS)}")
+        check_seq(self, NAME, "transformer_layers", is_int, "a non-empty list of distinct layer indices (-1 = last)")
+        if self.bounded_dtype not in DTYPES:
+            raise PipelineError(f"config: token_states.bounded_dtype must be one of {', '.join(DTYPES)}, "
+                                f"got {self.bounded_dtype!r}")
+        if self.unbounded_dtype not in DTYPES[1:]:
+            raise PipelineError(f"config: token_states.unbounded_dtype must be float16 or float32 (int8 needs a "
+                                f"known range), got {self.unbounded_dtype!r}")
+
 
 NAME = "token_states"
+SECTION = TokenStatesConfig
 TABLES = ("token_units", "token_states")
 SOURCES = ("pipeline/stages/token_states.py", "analysis/spans.py")
 CHUNK = 256  # texts per runner call: bounds memory (the LSTM returns 4 x T x 128 float32 per text)
@@ -101,24 +144,6 @@ def rows_for(run_id: str, dataset: str, ids: np.ndarray, states: list, layers: l
     return units, table
 
 
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """Torch intra-op threads for the block (None: leave as is). The LSTM runner steps through characters with
-    [64 x 128] @ [128 x 512] products: a thread pool only adds synchronisation, and on a busy 2-core machine
-    (load 8) it made 256 texts take 71 s instead of 1.1 s with one thread (measured)."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run(ctx) -> int:
     """Store the sample's units and the chosen layers' states; returns the number of token_states rows."""
     from tqdm.auto import tqdm
@@ -141,9 +166,11 @@ def run(ctx) -> int:
     runner = ctx.runner()
     rows = 0
     # Staged, then stored ordered by layer: the span-match page reads one layer at a time, and with every layer's
-    # rows interleaved DuckDB scanned every blob for it (a demo LSTM layer: 540 ms; ordered, 315 ms).
+    # rows interleaved DuckDB scans every blob of the run for it.
     ctx.con.execute("create or replace temp table token_states_staged as select * from token_states limit 0")
-    with _threads(1 if kind == "lstm" else None), \
+    # The LSTM steps through characters with small [batch x 128] @ [128 x 512] products: a thread pool only
+    # adds synchronisation.
+    with limit_threads(1 if kind == "lstm" else None), \
             tqdm(total=total, desc=f"{ctx.run_id} token states", unit="text", disable=not ctx.progress) as bar:
         for name, ids in plan.items():
             texts = ctx.datasets[name].frame["text"]

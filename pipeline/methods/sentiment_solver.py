@@ -28,10 +28,11 @@ Only torch is needed (float32 products, float64 objective); sklearn is the refer
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from analysis.numerics import limit_threads
 
 PENALTIES = ("l1", "l2")
 
@@ -52,26 +53,10 @@ def _torch():
     return torch
 
 
-@contextlib.contextmanager
-def one_thread(when: bool = True):
-    """Run the block with one torch thread (when ``when``). Work made of many small operations is far slower
-    with torch's thread pool on a shared 2-core machine: measured with the load average at 3.5, textgenrnn's
-    encode ran at 550 texts/s on one thread and 8 on two, MiniLM's at 115 and 27."""
-    torch = _torch()
-    before = torch.get_num_threads()
-    change = when and before > 1
-    if change:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if change:
-            torch.set_num_threads(before)
-
-
 def _threads_for(work: float):
-    """One thread unless the batch's matrix products are large (work: their size, n x H x problems)."""
-    return one_thread(work < 2e8)
+    """One thread unless the batch's matrix products are large (work: their size, n x H x problems): many small
+    products run slower with a thread pool on a shared machine."""
+    return limit_threads(1 if work < 2e8 else None)
 
 
 def _as_tensor(a, dtype):

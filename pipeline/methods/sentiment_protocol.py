@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.stages.sentiment_solver import accuracy, fit_batch, single_unit_fit
+from pipeline.methods.sentiment_solver import accuracy, fit_batch, single_unit_fit
 
 SPLITS = ("train", "dev", "test")
 

@@ -109,7 +109,7 @@ class DatasetSpec:
             raise PipelineError(f"dataset {self.name!r}: delimiter must be auto, one character or one of "
                                 f"{', '.join(k for k in self.DELIMITER_NAMES if k.isalpha())}, got {self.delimiter!r}")
         quote = "" if self.quote == "none" else self.quote
-        if not isinstance(quote, str) or (quote != "auto" and (len(quote) != 1 or quote in "\r\n")):
+        if not isinstance(quote, str) or (quote not in ("auto", "") and (len(quote) != 1 or quote in "\r\n")):
             raise PipelineError(f"dataset {self.name!r}: quote must be auto, none or one character, "
                                 f"got {self.quote!r}")
         if quote not in ("", "auto") and quote == delimiter:

@@ -230,7 +230,8 @@ def _first_reject(con, path: Path, ncols: int, header: bool, settings: str) -> P
             m = re.search(r"Found:\s*(\d+)", str(message))
             found = f", found {m.group(1)}" if m else ""
             basis = "as in the header" if header else "as in the first row"
-            return PipelineError(f"{path} line {line}: expected {ncols} fields ({basis}){found} [{settings}]; "
+            return PipelineError(f"{path} line {line}: expected {ncols} field{'s' if ncols != 1 else ''} ({basis}){found} "
+                                 f"[{settings}]; "
                                  f"fix the row, or set delimiter= / quote= for this dataset")
         if kind == "UNQUOTED VALUE":
             return PipelineError(f"{path} line {line}: a quoted value is not closed, or has text after its "

@@ -504,7 +504,7 @@ def parse_dataset_arg(arg: str) -> DatasetSpec:
         raw["sample"] = raw["sample"].lower() in ("1", "true", "yes")
     if raw.get("source") == "file":
         for role in ("text", "text_b", "label", "split"):
-            if raw.get(role, "").isdigit():
+            if raw.get(role, "").isascii() and raw.get(role, "").isdigit():
                 raw[role] = int(raw[role])  # a bare number is a 1-based column position
     return _make(DatasetSpec, raw, f"--dataset {arg!r}")
 

@@ -744,3 +744,30 @@ def test_read_file_checks_its_own_settings(tmp_path):
         read_file(p, header="yes")
     with pytest.raises(PipelineError, match="delimiter must be auto or one character"):
         read_file(p, delimiter="||")
+
+
+def test_no_line_is_skipped_silently(tmp_path):
+    """Leading blank lines are skipped; a preamble line DuckDB's sniffer would skip is read, and here does not
+    fit the rows, so it is an error that names it."""
+    lead = write(tmp_path, "lead.csv", b"\n\ntext,score\na,1\n\nb,2\n")
+    raw = read_file(lead)
+    assert raw["text"].tolist() == ["a", "b"] and raw["_line"].tolist() == [4, 6]
+    pre = write(tmp_path, "pre.csv", b"# exported from a sheet\n1,a good film\n0,a bad film\n")
+    with pytest.raises(PipelineError, match=r"pre\.csv line 2: expected 1 field \(as in the header\), found 2"):
+        read_file(pre)
+
+
+def test_toml_example_of_the_readme(tmp_path):
+    """The README's example: a headerless, semicolon-delimited Latin-1 file, columns by position."""
+    from pipeline.config import load_toml
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "polarity.csv").write_bytes("1;\"caf\u00e9; a fine film\"\n0;dull\n".encode("latin-1"))
+    conf = tmp_path / "build.toml"
+    conf.write_text('[[datasets]]\nname = "polarity"\nsource = "file"\npath = "data/polarity.csv"\n'
+                    'header = false\ndelimiter = ";"\nquote = "\\""\nencoding = "latin-1"\ntext = 2\nlabel = 1\n'
+                    'label_kind = "binary"\n')
+    (d,) = load_toml(conf)["datasets"]
+    assert (d.header, d.delimiter, d.quote, d.encoding, d.text, d.label) == (False, ";", '"', "latin-1", 2, 1)
+    f = load_dataset(d).frame
+    assert f["text"].tolist() == ["caf\u00e9; a fine film", "dull"] and f["label"].tolist() == [1.0, 0.0]

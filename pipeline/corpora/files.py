@@ -230,8 +230,8 @@ def _first_reject(con, path: Path, ncols: int, header: bool, settings: str) -> P
             m = re.search(r"Found:\s*(\d+)", str(message))
             found = f", found {m.group(1)}" if m else ""
             basis = "as in the header" if header else "as in the first row"
-            return PipelineError(f"{path} line {line}: expected {ncols} field{'s' if ncols != 1 else ''} ({basis}){found} "
-                                 f"[{settings}]; "
+            fields = f"{ncols} field{'s' if ncols != 1 else ''}"
+            return PipelineError(f"{path} line {line}: expected {fields} ({basis}){found} [{settings}]; "
                                  f"fix the row, or set delimiter= / quote= for this dataset")
         if kind == "UNQUOTED VALUE":
             return PipelineError(f"{path} line {line}: a quoted value is not closed, or has text after its "
@@ -321,6 +321,9 @@ def _read_delimited(path: Path, source: str, text: str, fmt: str, header, delimi
             dialect = _sniff(con, source, header, user["delimiter"], user["quote"])
         except duckdb.Error as e:
             raise _diagnose_sniff_failure(path, source, lines, user, e) from None
+        # Only leading blank lines are skipped: a line the sniffer would skip as a preamble is read like any
+        # other, so that it is a header, a row or an error, never lost without a word.
+        dialect["skip"] = next((k for k, line in enumerate(lines) if line.strip()), len(lines))
         ncols = len(dialect["names"])
         has_header = dialect["header"]
         header_values: list[str] = []

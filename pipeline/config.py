@@ -28,22 +28,50 @@ class DatasetSpec:
             hf (Hugging Face ``datasets`` name or a ``save_to_disk`` folder), research (a preset for
             ../shared/data).
     path:   the demo corpus key, the file path, the HF name/folder, or the research preset name.
+    text, text_b, label, split: the columns that hold each role. A string is a column name; for
+            source=file an integer is a 1-based position (``text = 2`` in TOML, ``text=2`` on the command
+            line, where a bare number is always a position). A file without a header names its columns
+            "1", "2", ... so the name "2" and the position 2 are the same column. (split is a split name
+            for hf and research.)
+
+    Reading a file (source=file only; see pipeline/corpora/files.py):
+    header:    true, false or "auto" (default): DuckDB's sniffer decides, and the first row of an all-text
+               file counts as data when one of its values recurs in its column (a label such as pos/neg);
+    delimiter: "auto" (default: sniffed for .csv, a tab for .tsv/.tab), one character, or a name: comma,
+               semicolon, tab, pipe, space (the command line cannot hold a literal comma);
+    quote:     "auto" (default, sniffed), one character, or "none" (quotes are ordinary characters);
+    encoding:  a Python codec name (default utf-8; e.g. latin-1, cp1252, utf-16) or "auto": a byte-order
+               mark decides, else utf-8 if every byte decodes, else cp1252, else latin-1. A UTF-8 or UTF-16
+               byte-order mark is always stripped.
+
+    Rows and ids: a file's rows are kept as they are, in file order, duplicates included; there is no id
+    column option, and a dataset's ``sentence_id`` is the row's position among the rows kept (0-based,
+    after empty texts are dropped and ``limit``/``sample`` applied), so an id column in the file, repeated
+    values or not, is just another column. A header that names the same column twice is an error only if
+    a role refers to that name (give its position instead).
     """
 
     name: str
     source: str
     path: str
-    text: str = "text"
-    text_b: str | None = None
-    label: str | None = None
+    text: str | int = "text"
+    text_b: str | int | None = None
+    label: str | int | None = None
     label_kind: str = "none"
-    split: str | None = None  # a split column (files) / split name (hf, research)
+    split: str | int | None = None  # a split column (files) / split name (hf, research)
     limit: int | None = None
     sample: bool = False  # True: a seeded random sample of `limit` rows; False: the first `limit` rows
     encoding: str = "utf-8"
     hf_config: str | None = None
+    header: bool | str = "auto"
+    delimiter: str = "auto"
+    quote: str = "auto"
+
+    DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|", "space": " "}
 
     def __post_init__(self):
+        import codecs
+
         if not self.name or not str(self.name).replace("-", "_").replace(".", "_").isidentifier():
             raise PipelineError(f"dataset name {self.name!r}: use letters, digits, '-', '_' or '.'")
         if self.source not in SOURCES:
@@ -57,6 +85,50 @@ class DatasetSpec:
             raise PipelineError(f"dataset {self.name!r}: limit must be a positive integer, got {self.limit!r}")
         if self.sample and self.limit is None:
             raise PipelineError(f"dataset {self.name!r}: sample=true needs a limit")
+        for role in ("text", "text_b", "label", "split"):
+            v = getattr(self, role)
+            if v is None and role != "text":
+                continue
+            if isinstance(v, int) and not isinstance(v, bool):
+                if self.source != "file":
+                    raise PipelineError(f"dataset {self.name!r}: {role}={v}: a column position needs "
+                                        f"source=file; give the column name")
+                if v < 1:
+                    raise PipelineError(f"dataset {self.name!r}: {role} must be a column name or a 1-based "
+                                        f"position, got {v}")
+            elif not isinstance(v, str) or not v:
+                raise PipelineError(f"dataset {self.name!r}: {role} must be a column name or a 1-based "
+                                    f"position, got {v!r}")
+        header = self.header
+        if isinstance(header, str) and header.strip().lower() in ("true", "false", "auto"):
+            header = {"true": True, "false": False}.get(header.strip().lower(), "auto")
+        if not (isinstance(header, bool) or header == "auto"):
+            raise PipelineError(f"dataset {self.name!r}: header must be true, false or auto, got {self.header!r}")
+        delimiter = self.DELIMITER_NAMES.get(self.delimiter, self.delimiter) \
+            if isinstance(self.delimiter, str) else self.delimiter
+        if not isinstance(delimiter, str) or (delimiter != "auto" and (len(delimiter) != 1 or delimiter in "\r\n")):
+            raise PipelineError(f"dataset {self.name!r}: delimiter must be auto, one character or one of "
+                                f"{', '.join(k for k in self.DELIMITER_NAMES if k.isalpha())}, got {self.delimiter!r}")
+        quote = "" if self.quote == "none" else self.quote
+        if not isinstance(quote, str) or (quote not in ("auto", "") and (len(quote) != 1 or quote in "\r\n")):
+            raise PipelineError(f"dataset {self.name!r}: quote must be auto, none or one character, "
+                                f"got {self.quote!r}")
+        if quote not in ("", "auto") and quote == delimiter:
+            raise PipelineError(f"dataset {self.name!r}: quote and delimiter are both {quote!r}")
+        if self.source != "file" and (header, delimiter, quote) != ("auto", "auto", "auto"):
+            raise PipelineError(f"dataset {self.name!r}: header, delimiter and quote apply to source=file only")
+        if not isinstance(self.encoding, str):
+            raise PipelineError(f"dataset {self.name!r}: encoding must be a codec name or auto, "
+                                f"got {self.encoding!r}")
+        if self.encoding != "auto":
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise PipelineError(f"dataset {self.name!r}: unknown encoding {self.encoding!r} (a Python codec "
+                                    f"name such as utf-8, latin-1, cp1252, or auto)") from None
+        object.__setattr__(self, "header", header)  # one spelling of each setting, so equal specs hash equal
+        object.__setattr__(self, "delimiter", delimiter)
+        object.__setattr__(self, "quote", quote)
 
 
 @dataclass(frozen=True)
@@ -229,7 +301,10 @@ def _make(cls, raw: dict, where: str):
 
 
 def parse_dataset_arg(arg: str) -> DatasetSpec:
-    """``name=x,source=file,path=data.csv,text=review,label=stars,label_kind=score,limit=100``."""
+    """``name=x,source=file,path=data.csv,text=review,label=stars,label_kind=score,limit=100``.
+
+    For a file, ``text=2`` (any column role given as a bare number) is a 1-based column position, and
+    ``header=false``, ``delimiter=semicolon``, ``quote=none``, ``encoding=latin-1`` set how it is read."""
     raw: dict = {}
     for part in arg.split(","):
         if "=" not in part:
@@ -244,6 +319,10 @@ def parse_dataset_arg(arg: str) -> DatasetSpec:
                                 f"got {raw['limit']!r}") from None
     if "sample" in raw:
         raw["sample"] = raw["sample"].lower() in ("1", "true", "yes")
+    if raw.get("source") == "file":
+        for role in ("text", "text_b", "label", "split"):
+            if raw.get(role, "").isascii() and raw.get(role, "").isdigit():
+                raw[role] = int(raw[role])  # a bare number is a 1-based column position
     return _make(DatasetSpec, raw, f"--dataset {arg!r}")
 
 

@@ -203,3 +203,82 @@ def test_ten_thousand_token_line_is_truncated_not_an_error(tmp_path, tiny_model_
         assert info.returncode == 0 and "truncated texts in tiny: 1 of 3" in info.stdout
     finally:
         con.close()
+
+
+# --- the DuckDB file reader (issue 20): settings, positions, dialects -------------------------------------
+
+MR_HEADERLESS = '\ufeff"1","a fine, funny film"\r\n"0","a ""bad"" film"\r\n"1","simply, superb"\r\n'.encode()
+
+
+@pytest.fixture(scope="module")
+def reader_files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("reader")
+    files = {
+        "mr.csv": MR_HEADERLESS,
+        "ragged.csv": b"text,score\nfirst,1\n\nsecond,2,extra\nthird,3\n",
+        "latin.csv": "text,score\ncaf\u00e9,1\nna\u00efve,2\n".encode("latin-1"),
+        "unclosed.csv": b'text,score\nfine,1\n"never closed,2\nafter,3\n',
+        "dup.csv": b"id,text,text\n1,a,b\n2,c,d\n",
+        "empty.jsonl": b"\n \n",
+    }
+    out = {}
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+        out[name] = d / name
+    return out
+
+
+READER_CASES = {
+    "ragged_csv_sniffed": (lambda f: [ds(f["ragged.csv"])],
+                           ["ragged.csv line 4", "expected 2 fields", "found 3", "delimiter=','"]),
+    "position_out_of_range": (lambda f: [ds(f["mr.csv"], text=3)],
+                              ["mr.csv", "text=3 is out of range", "2 columns", "columns: 1, 2"]),
+    "name_in_headerless_file": (lambda f: [ds(f["mr.csv"])],
+                                ["mr.csv", "no column 'text' for text", "columns: 1, 2", "no header"]),
+    "bad_header_value": (lambda f: [ds(f["mr.csv"], header="maybe")],
+                         ["name=bad", "header must be true, false or auto, got 'maybe'"]),
+    "bad_delimiter": (lambda f: [ds(f["mr.csv"], delimiter=";;")], ["name=bad", "delimiter must be auto"]),
+    "unknown_encoding": (lambda f: [ds(f["mr.csv"], encoding="klingon")], ["unknown encoding 'klingon'"]),
+    "latin1_without_encoding": (lambda f: [ds(f["latin.csv"])],
+                                ["latin.csv line 2", "byte 0xe9 at column 4", "byte offset 14", "encoding=utf-8"]),
+    "unclosed_quote": (lambda f: [ds(f["unclosed.csv"], quote='"')],
+                       ["unclosed.csv line 3", "quoted value is not closed", "quote=none"]),
+    "duplicate_header_name": (lambda f: [ds(f["dup.csv"])], ["dup.csv", "the header names 'text' 2 times"]),
+    "blank_jsonl": (lambda f: [ds(f["empty.jsonl"])], ["empty.jsonl", "file is empty"]),
+}
+
+
+@pytest.mark.parametrize("case", list(READER_CASES))
+def test_reader_bad_input_in_process(case, live, reader_files, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    live_path, digest = live
+    make_args, fragments = READER_CASES[case]
+    rc = main(args_for(live_path, tiny_model_dir, *make_args(reader_files)))
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert out == ""
+    assert_one_error_line(err, fragments)
+    assert_untouched(live_path, digest)
+
+
+def test_reader_settings_from_the_command_line_build(reader_files, tiny_model_dir, tmp_path, capsys):
+    """Control: the same files with the right settings build, and the warehouse holds exactly their rows.
+    (One dataset per build: the separability stage needs more rows than these files have.)"""
+    builds = {
+        "mr": (ds(reader_files["mr.csv"], name="mr", text=2, label=1, header="false", label_kind="binary"),
+               [("a fine, funny film", 1.0, "1"), ('a "bad" film', 0.0, "0"), ("simply, superb", 1.0, "1")]),
+        "latin": (ds(reader_files["latin.csv"], name="latin", encoding="latin-1", label="score", label_kind="score"),
+                  [("caf\u00e9", 1.0, None), ("na\u00efve", 2.0, None)]),
+        "dup": (ds(reader_files["dup.csv"], name="dup", text=3), [("b", None, None), ("d", None, None)]),
+    }
+    for name, (arg, expected) in builds.items():
+        target = tmp_path / f"{name}.duckdb"
+        rc = main(args_for(target, tiny_model_dir, arg))
+        out, err = capsys.readouterr()
+        assert rc == 0, err
+        con = duckdb.connect(str(target), read_only=True)
+        try:
+            rows = con.execute("select text, label, label_text from sentences order by sentence_id").fetchall()
+        finally:
+            con.close()
+        assert rows == expected, name

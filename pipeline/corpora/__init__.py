@@ -141,9 +141,9 @@ def load_dataset(spec: DatasetSpec, cache=None, seed: int = 0, progress: bool = 
         df, dropped = finalize(raw, spec, seed)
         return Loaded(df, kind, desc, dropped)
     if spec.source == "file":
-        from pipeline.corpora.files import read_file
+        from pipeline.corpora.files import read_dataset_file
 
-        raw = read_file(spec.path, spec.encoding)
+        raw, spec = read_dataset_file(spec)  # columns given by position are named from here on
         df, dropped = finalize(raw, spec, seed)
         return Loaded(df, spec.label_kind, f"file {Path(spec.path).name}", dropped)
     if spec.source == "hf":

@@ -70,3 +70,19 @@ def test_build_stores_separability_per_layer_and_reuses_it(tmp_path, tiny_spec, 
     cfg4 = make_config(datasets=extra, models=[tiny_spec, replace(tiny_spec, run_id="tiny2")], warehouse=str(path),
                        topk=5, progress=False, separability_per_dataset=20)
     assert build(cfg4, log=lambda *_: None).separability == {"tiny": "reused", "tiny2": "computed"}
+
+
+def test_split_is_possible_agrees_with_sklearn():
+    """split_is_possible says yes exactly when sklearn's stratified split of those counts succeeds."""
+    from sklearn.model_selection import train_test_split
+
+    from pipeline.stages.separability import split_is_possible
+
+    for counts in ([2, 3, 2], [2, 2], [1, 5], [3, 3, 3], [2, 2, 2, 2, 2], [10, 10], [5, 1000], [2, 2, 2]):
+        labels = np.repeat(np.arange(len(counts)), counts)
+        try:
+            train_test_split(labels, labels, test_size=0.2, random_state=0, stratify=labels)
+            ok = True
+        except ValueError:
+            ok = False
+        assert split_is_possible(counts) == ok, counts

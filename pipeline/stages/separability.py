@@ -6,6 +6,8 @@ These need scikit-learn and umap-learn, so they live with the pipeline, not in a
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -57,6 +59,16 @@ def svm_separability(x: np.ndarray, labels: np.ndarray, per_class: int = 1000, t
             "n_train": len(y_tr), "n_test": len(y_te), "confusion": confusion}
 
 
+def split_is_possible(counts, test_size: float = 0.2) -> bool:
+    """Whether a stratified train/test split of sampled sentences (``counts`` per dataset) can hold every dataset
+    on both sides, as sklearn's train_test_split(stratify=...) requires: each dataset needs 2 sentences, and the
+    test and train parts at least one sentence per dataset."""
+    counts = [int(c) for c in counts]
+    total = sum(counts)
+    n_test = math.ceil(test_size * total)
+    return len(counts) >= 2 and min(counts) >= 2 and len(counts) <= n_test <= total - len(counts)
+
+
 def umap_2d(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
     """[N, 2] UMAP embedding (cosine metric). Seeded, so the same input gives the same coordinates."""
     import umap
@@ -88,6 +100,9 @@ def run_stage(con, run_id: str, n_layers: int, poolings, datasets, per_dataset: 
 
     if len(datasets) < 2:
         return 0
+    sizes = dict(con.execute("select dataset, n_sentences from datasets").fetchall())
+    if not split_is_possible([min(per_dataset, sizes.get(d, 0)) for d in datasets]):
+        return 0  # the page says the run has no separability rows
     jobs = [(layer, pooling) for layer in range(n_layers) for pooling in poolings]
     done = 0
     for layer, pooling in tqdm(jobs, desc=f"{run_id} separability", disable=not progress, unit="layer"):

@@ -8,11 +8,23 @@ with scored as (
     where run_id = $run_id and layer = $layer and pooling = $pooling and list_contains($datasets, dataset)
 ),
 
+valid as (
+    select * from scored where not isnan(similarity)
+),
+
+-- each dataset's k-th highest similarity: only the rows at or above it (the k, plus any tied with the k-th)
+-- go through the window, instead of every row of the dataset
+cutoffs as (
+    select dataset, list_last(max(similarity, $k)) as cutoff
+    from valid
+    group by dataset
+),
+
 ranked as (
-    select dataset, sentence_id, similarity,
-           row_number() over (partition by dataset order by similarity desc, sentence_id) as rank
-    from scored
-    where not isnan(similarity)
+    select v.dataset, v.sentence_id, v.similarity,
+           row_number() over (partition by v.dataset order by v.similarity desc, v.sentence_id) as rank
+    from valid v
+    join cutoffs c on v.dataset = c.dataset and v.similarity >= c.cutoff
     qualify rank <= $k
 ),
 

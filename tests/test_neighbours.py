@@ -176,6 +176,23 @@ def test_neighbour_links():
     assert "neighbours" not in df.columns
 
 
+def test_neighbour_table_in_a_page():
+    def page():
+        import pandas as pd
+
+        from ui.links import neighbour_table
+        from ui.selection import Selection
+
+        df = pd.DataFrame({"dataset": ["news", "news"], "sentence_id": [4, 9], "value": [0.5, 0.25]})
+        neighbour_table(df, Selection("tiny", 2, "blocks.1.hook_resid_post", "cls", {}), "drift_top", key="t")
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert shown["neighbours"].tolist() == [neighbours_link("tiny", 2, "cls", "news", i) for i in (4, 9)]
+    assert [b.label for b in at.get("download_button")] == ["Download drift_top.csv"]
+
+
 # --- the page -----------------------------------------------------------------------------------------------
 
 def _app(monkeypatch, path, **params) -> AppTest:

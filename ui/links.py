@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from ui.tables import table
+
 NEIGHBOURS_PATH = "/neighbours"
 
 
@@ -29,3 +31,9 @@ def neighbour_columns() -> dict:
     return {"neighbours": st.column_config.LinkColumn("neighbours", display_text="nearest",
                                                       help="The sentence's nearest neighbours (cosine) in "
                                                            "this run, layer and pooling")}
+
+
+def neighbour_table(df: pd.DataFrame, sel, name: str, **kwargs) -> None:
+    """ui.tables.table of ``df`` with its rows' neighbour links (the one call a sentence list needs)."""
+    config = {**neighbour_columns(), **kwargs.pop("column_config", {})}
+    table(with_neighbour_links(df, sel), name, column_config=config, **kwargs)

@@ -116,7 +116,8 @@ def pick_hit() -> None:
 def rank_chart(k: int):
     """Similarity by rank, one line per dataset (named data ``ranks``: dataset, rank, similarity, text)."""
     return alt.Chart(alt.NamedData("ranks")).mark_line(point=True).encode(
-        x=alt.X("rank:Q", title="rank", scale=alt.Scale(domain=[1, max(k, 2)]), axis=alt.Axis(tickMinStep=1, format="d")),
+        x=alt.X("rank:Q", title="rank", scale=alt.Scale(domain=[1, max(k, 2)]),
+                axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("similarity:Q", title="cosine similarity", scale=alt.Scale(zero=False)),
         color=alt.Color("dataset:N"),
         tooltip=["dataset:N", "rank:Q", "sentence_id:Q", alt.Tooltip("similarity:Q", format=".4f"), "text:N"],

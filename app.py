@@ -9,6 +9,7 @@ st.navigation([
     st.Page("views/separability.py", title="Dataset separability", icon="🗺️", url_path="separability"),
     st.Page("views/tokens.py", title="Monotonicity & locality", icon="📈", url_path="tokens"),
     st.Page("views/outliers.py", title="Outliers", icon="🧿", url_path="outliers"),
+    st.Page("views/neighbours.py", title="Nearest sentences", icon="🧲", url_path="neighbours"),
     st.Page("views/annotate.py", title="Blind annotation", icon="✍️", url_path="annotate"),
     st.Page("views/sql.py", title="SQL console", icon="🧮", url_path="sql"),
     st.Page("views/anisotropy.py", title="Anisotropy", icon="🌀", url_path="anisotropy"),

@@ -355,3 +355,26 @@ def attention_tests(con, run_id: str, dataset: str) -> pd.DataFrame:
 def attention_heads(con, run_id: str) -> pd.DataFrame:
     return run(con, "attention_heads", run_id=run_id)
 # --- end attention ---
+
+
+# --- nearest sentences (issue 22 part 2) ---
+def nearest_sentences(con, run_id: str, layer: int, pooling: str, dataset: str, sentence_id: int,
+                      datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
+    """The k nearest sentences by cosine to the stored sentence (dataset, sentence_id), per chosen dataset, the
+    sentence itself left out: dataset, rank (1-based), sentence_id, similarity, text. Ties to the lower id."""
+    return run(con, "nearest_sentences", run_id=run_id, layer=int(layer), pooling=pooling, dataset=dataset,
+               sentence_id=int(sentence_id), k=int(k), datasets=list(datasets))
+
+
+def nearest_to_vector(con, run_id: str, layer: int, pooling: str, vector: Sequence[float],
+                      datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
+    """nearest_sentences for an arbitrary vector (hidden_size values), e.g. a typed-in text's."""
+    return run(con, "nearest_to_vector", run_id=run_id, layer=int(layer), pooling=pooling,
+               vector=[float(v) for v in vector], k=int(k), datasets=list(datasets))
+
+
+def run_spec(con, run_id: str) -> dict | None:
+    """{run_id, model_kind, model_path, spec_json} of one run (what re-runs its model on new text), or None."""
+    df = run(con, "nearest_run_spec", run_id=run_id)
+    return df.iloc[0].to_dict() if len(df) else None
+# --- end nearest sentences ---

@@ -1,0 +1,39 @@
+"""Links between pages that reproduce a view: every sentence list links to the sentence's nearest neighbours."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from ui.tables import table
+
+NEIGHBOURS_PATH = "/neighbours"
+
+
+def neighbours_link(run_id: str, layer: int, pooling: str, dataset: str, sentence_id: int) -> str:
+    """The nearest-sentences page for one stored sentence in a run, layer and pooling (a relative URL)."""
+    return NEIGHBOURS_PATH + "?" + urlencode({"run": run_id, "layer": int(layer), "pooling": pooling,
+                                              "ds": dataset, "sid": int(sentence_id)})
+
+
+def with_neighbour_links(df: pd.DataFrame, sel) -> pd.DataFrame:
+    """``df`` (with dataset and sentence_id columns) plus a ``neighbours`` column: each row's link to its nearest
+    sentences in the selection ``sel`` (ui.selection.Selection: run_id, layer, pooling). A new frame: shared
+    cached frames are not modified. Show it with ``column_config=neighbour_columns()`` so the links are live."""
+    links = [neighbours_link(sel.run_id, sel.layer, sel.pooling, d, i)
+             for d, i in zip(df["dataset"], df["sentence_id"])]
+    return df.assign(neighbours=links)
+
+
+def neighbour_columns() -> dict:
+    """The column_config for st.dataframe / ui.tables.table that shows the ``neighbours`` column as links."""
+    return {"neighbours": st.column_config.LinkColumn("neighbours", display_text="nearest",
+                                                      help="The sentence's nearest neighbours (cosine) in "
+                                                           "this run, layer and pooling")}
+
+
+def neighbour_table(df: pd.DataFrame, sel, name: str, **kwargs) -> None:
+    """ui.tables.table of ``df`` with its rows' neighbour links (the one call a sentence list needs)."""
+    config = {**neighbour_columns(), **kwargs.pop("column_config", {})}
+    table(with_neighbour_links(df, sel), name, column_config=config, **kwargs)

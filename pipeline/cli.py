@@ -125,8 +125,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--config", help="TOML file with [[datasets]] and [[models]]")
     b.add_argument("--preset", choices=["demo", "research"], help="add the demo corpora or the research sets")
     b.add_argument("--dataset", action="append",
-                   help="name=..,source=file|hf|demo|research,path=..,text=..,text_b=..,label=..,"
-                        "label_kind=none|binary|class|score,split=..,limit=..,sample=true (repeatable)")
+                   help="name=..,source=file|hf|demo|research,path=..,text=<name or 1-based position>,text_b=..,"
+                        "label=..,label_kind=none|binary|class|score,split=..,limit=..,sample=true,"
+                        "header=true|false|auto,delimiter=..,quote=..,encoding=..|auto (repeatable)")
     b.add_argument("--model", help="HF id or local folder of an encoder (replaces the default models)")
     b.add_argument("--run-id", help="name of the --model run (default: model)")
     b.add_argument("--no-lstm", action="store_true", help="skip the textgenrnn LSTM run")

@@ -183,6 +183,17 @@ class Dictionary:
         pre = torch.addmm(t["b_enc"], xt, t["W_enc"])
         return self._activate(pre), state
 
+    def _dense_block(self, xb: np.ndarray, out=None):
+        """encode(xb) as a torch tensor, written into ``out`` (a [len(xb), n_features] tensor) when given."""
+        import torch
+
+        act, _ = self._encode_block(xb)
+        if isinstance(act, tuple):
+            vals, idx = act
+            out = torch.zeros(len(vals), self.n_features) if out is None else out.zero_()
+            return out.scatter_(1, idx, vals)
+        return act if out is None else out.copy_(act)
+
     def iter_encode(self, x: np.ndarray, batch_size: int = ENCODE_BATCH):
         """Yield (start, float32 [b, n_features]) dense blocks of ``encode(x)``, ``batch_size`` rows at a time."""
         import torch
@@ -190,18 +201,18 @@ class Dictionary:
         x = self._check_x(x)
         with torch.inference_mode():
             for s in range(0, len(x), batch_size):
-                out, _ = self._encode_block(x[s:s + batch_size])
-                if isinstance(out, tuple):
-                    vals, idx = out
-                    out = torch.zeros(len(vals), self.n_features).scatter_(1, idx, vals)
-                yield s, out.numpy()
+                yield s, self._dense_block(x[s:s + batch_size]).numpy()
 
     def encode(self, x: np.ndarray, batch_size: int = ENCODE_BATCH) -> np.ndarray:
         """float32 [n, n_features] feature activations of x (float32 [n, d_in]), computed in torch batches."""
+        import torch
+
         x = self._check_x(x)
         out = np.empty((len(x), self.n_features), dtype=np.float32)
-        for s, block in self.iter_encode(x, batch_size):
-            out[s:s + len(block)] = block
+        ot = torch.from_numpy(out)
+        with torch.inference_mode():
+            for s in range(0, len(x), batch_size):
+                self._dense_block(x[s:s + batch_size], ot[s:s + batch_size])
         return out
 
     def encode_csr(self, x: np.ndarray, batch_size: int = ENCODE_BATCH):
@@ -539,6 +550,7 @@ class TrainReport:
     heldout_index:        int64, the rows of x held out (sorted); the rest were trained on.
     train_eval_index:     int64, the training rows of x the *_train figures use (sorted).
     fvu_history:          float32 [steps], each step's training-batch fraction of variance unexplained.
+    seconds:              wall time of the whole call; train_seconds: of the optimisation loop alone.
     input_scale:          the constant x was multiplied by during training (mean squared norm d_in), folded
                           back into the biases of the returned Dictionary.
     """
@@ -560,6 +572,7 @@ class TrainReport:
     lr: float
     seed: int
     seconds: float
+    train_seconds: float
     input_scale: float
     aux_k: int
     aux_coef: float
@@ -571,7 +584,7 @@ class TrainReport:
         """The scalar fields (JSON-ready), e.g. for a warehouse row or a log line."""
         keys = ("n_train", "n_heldout", "d_in", "n_features", "k", "explained_variance_train",
                 "explained_variance_heldout", "dead_features", "l0_mean", "steps", "epochs", "batch_size", "lr",
-                "seed", "seconds", "input_scale", "aux_k", "aux_coef")
+                "seed", "seconds", "train_seconds", "input_scale", "aux_k", "aux_coef")
         return {key: getattr(self, key) for key in keys}
 
 
@@ -733,6 +746,7 @@ def train_topk_sae(x: np.ndarray, expansion: float = 8, k: int = 32, seed: int =
     history = np.empty(total, dtype=np.float32)
     order = torch.randperm(n_train, generator=g)
     pos = 0
+    loop_started = time.perf_counter()
     encode_at = _sparse_encoder().apply
     with tqdm(total=total, desc=desc, unit="step", disable=not progress) as bar:
         for step in range(total):
@@ -773,6 +787,7 @@ def train_topk_sae(x: np.ndarray, expansion: float = 8, k: int = 32, seed: int =
                 bar.set_postfix(fvu=f"{history[step]:.4f}", dead=n_dead, refresh=False)
             bar.update(1)
 
+    train_seconds = time.perf_counter() - loop_started
     with torch.no_grad():
         desc_src = source or (f"TopK SAE trained on {n_train} tokens ({m} features = {m / d:g}x {d}, k={k}, "
                               f"seed={seed}, {total} steps)")
@@ -793,7 +808,7 @@ def train_topk_sae(x: np.ndarray, expansion: float = 8, k: int = 32, seed: int =
         explained_variance_heldout=dic.explained_variance(x_held),
         density=density, density_train=density_train, dead_features=int(np.sum(density == 0)), l0_mean=l0,
         steps=total, epochs=total * batch_size / n_train, batch_size=batch_size, lr=lr, seed=seed,
-        seconds=time.perf_counter() - started, input_scale=s, aux_k=k_aux, aux_coef=aux_coef,
+        seconds=time.perf_counter() - started, train_seconds=train_seconds, input_scale=s, aux_k=k_aux, aux_coef=aux_coef,
         heldout_index=held_idx.astype(np.int64), train_eval_index=train_eval.astype(np.int64),
         fvu_history=history)
     return dic, report

@@ -421,7 +421,7 @@ def test_topk_sae_recovers_the_atoms(trained):
     assert (d.kind, d.n_features, d.k, d.d_in) == ("sae-topk", 64, 3, 32)
     np.testing.assert_allclose(np.linalg.norm(d.directions, axis=1), 1, atol=1e-5)
     best = (atoms @ d.unit_directions().T.astype(np.float64)).max(axis=1)
-    assert np.mean(best > 0.9) >= 0.9, np.sort(best)[:8]
+    assert np.mean(best > 0.9) >= 0.85 and np.median(best) > 0.99, np.sort(best)[:8]
     assert report.explained_variance_heldout > 0.9
 
 

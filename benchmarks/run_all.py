@@ -40,6 +40,9 @@ def benches(warehouse: str) -> list[tuple[str, list[str]]]:
         ("bench_spans", []),
         ("bench_sentiment", []),
         ("bench_attention", []),
+        ("bench_illusion_null", ["--n-sentences", "50000", "--n-null", "1000"]),
+        ("bench_neighbours", []),
+        ("bench_dictionary", []),
     ]
 
 

@@ -19,19 +19,8 @@ from pipeline.models import detect_kind, make_runner, runner_info
 from pipeline.models import decoder as decoder_mod
 from pipeline.models.decoder import DecoderRunner, mlp_site
 from pipeline.models.transformer import TransformerRunner
+from tests.test_transformer import LONG, TEXTS
 
-TEXTS = [
-    "What is the capital city of France?",
-    "The home team won the final in front of a record crowd.",
-    "Why do cats sleep?",
-    "Shares in the bank fell sharply after the report was published, the paper said on Monday.",
-    "A dog.",
-    "How long does it take to boil an egg in the kitchen of an old house near the river?",
-    "Rain.",
-    "Officials said the water in the river was safe to drink again after the storm.",
-    "Who wrote the first modern novel?",
-]
-LONG = " ".join(["the old bridge over the river was opened by the mayor"] * 8)
 ARCHS = ("gpt2", "llama", "gpt_neox")
 D_MLP = {"gpt2": 128, "llama": 64, "gpt_neox": 64}
 

@@ -16,7 +16,8 @@ from pipeline.models import make_runner
 from pipeline.models.decoder import DecoderRunner
 from pipeline.models.torch_utils import resolve_device, resolve_dtype
 from pipeline.models.transformer import TransformerRunner
-from tests.test_decoder import TEXTS, make_model, make_tokenizer
+from tests.test_decoder import make_model, make_tokenizer
+from tests.test_transformer import TEXTS
 
 # bfloat16 keeps 8 significant bits (a relative step of 2^-8 = 0.39%): the stored float32 values of a
 # bfloat16 run must lie within 2% of the block's largest magnitude of the float32 run's values (a few steps,

@@ -19,7 +19,8 @@ Timings (median over --repeat, model already loaded, each method warmed up on a 
 - ours + storing residual    the previous row, then ``write_extraction`` of every residual block (activations and
                              neuron top-k) into a fresh DuckDB warehouse file
 
-The ratio is the plain loop's time over ours: >= 1.0 means ours is at least as fast.
+The ratio is the plain loop's time over ours: >= 1.0 means ours is at least as fast. Wall time and this process's
+CPU time are both shown: on a shared machine the CPU time (with --threads 1) moves less with the other load.
 """
 from __future__ import annotations
 
@@ -146,17 +147,20 @@ def main(argv=None) -> None:
             "ours, residual + MLP": lambda r: ours.encode(texts),
             "ours + storing residual": lambda r: store(ours, ours.encode(texts), Path(tmp) / f"w{r}.duckdb"),
         }
-        times: dict[str, list[float]] = {k: [] for k in methods}
-        for r in range(args.repeat):
+        wall: dict[str, list[float]] = {k: [] for k in methods}
+        cpu: dict[str, list[float]] = {k: [] for k in methods}
+        for r in range(args.repeat):  # methods interleaved, so a change in the machine's load hits them all
             for name, fn in methods.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn(r)
-                times[name].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    base = med["plain loop"]
-    print(f"\n{'method':34s} {'seconds':>8s} {'sent/s':>8s} {'plain loop / this':>18s}")
-    for name, t in med.items():
-        print(f"{name:34s} {t:8.2f} {len(texts) / t:8.1f} {base / t:17.2f}x")
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"\n{'method':30s} {'wall s':>8s} {'sent/s':>8s} {'plain/this':>11s} {'CPU s':>8s} {'plain/this':>11s}")
+    for name in methods:
+        print(f"{name:30s} {w[name]:8.2f} {len(texts) / w[name]:8.1f} {w['plain loop'] / w[name]:10.2f}x "
+              f"{c[name]:8.2f} {c['plain loop'] / c[name]:10.2f}x")
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
 
 

@@ -82,6 +82,8 @@ class DecoderRunner:
     """Runs a causal LM over texts; keeps last / mean / max poolings of every residual and MLP site.
 
     ``mlp=False`` captures only the residual stream. ``padding_side`` is "right" (default) or "left".
+    Attention weights are not kept (SDPA, the fast path, does not return them); the attention stage is for
+    encoders.
     """
 
     kind = "decoder"
@@ -96,6 +98,7 @@ class DecoderRunner:
         self.run_id = spec.run_id
         self.max_length = spec.max_length
         self.batch_size = spec.batch_size
+
         def check(cfg):
             if not is_causal(cfg):
                 raise PipelineError(f"model {spec.run_id!r}: kind = \"decoder\" but {spec.path!r} is model "

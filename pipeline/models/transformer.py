@@ -10,9 +10,9 @@ import numpy as np
 from pipeline.config import PACKAGED_MINILM, ModelSpec
 from pipeline.errors import PipelineError
 from pipeline.models.base import Encoded, TokenStates
-from pipeline.models.torch_utils import (  # noqa: F401  (resolve_model_path: still importable from here)
-    check_positions, is_causal, layer_name, load_pretrained, masked_mean, resolve_model_path, sorted_batches, token_batches,
-    tokenize_for_encode)
+from pipeline.models.torch_utils import (  # noqa: F401  (resolve_model_path: importable from here)
+    check_positions, is_causal, layer_name, load_pretrained, masked_mean, resolve_model_path, sorted_batches,
+    token_batches, tokenize_for_encode)
 
 
 class TransformerRunner:

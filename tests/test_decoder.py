@@ -368,3 +368,21 @@ def test_token_states_units_and_offsets(arch, runner, reference):
         for unit, (a, b) in zip(st.units, st.offsets):
             assert text[a:b] == tok.convert_tokens_to_string([unit]).strip()
         assert set(st.sites) == set(runner.sites)
+
+
+def test_token_states_do_not_depend_on_the_padding_side(arch, runner, decoder_dirs):
+    left = DecoderRunner(spec(decoder_dirs[arch]), padding_side="left")
+    texts = [TEXTS[3], TEXTS[4], TEXTS[2]]  # one batch of 3 different lengths
+    for a, b in zip(runner.token_states(texts), left.token_states(texts)):
+        assert a.units == b.units
+        np.testing.assert_allclose(b.states, a.states, rtol=1e-4, atol=1e-5)
+        for name in a.sites:
+            np.testing.assert_allclose(b.sites[name], a.sites[name], rtol=1e-4, atol=1e-5)
+
+
+def test_an_empty_text_gives_finite_vectors(arch, runner):
+    enc = runner.encode(["", "A dog."])
+    assert enc.n_tokens[0] == (1 if arch == "llama" else 0)  # only the BOS, or nothing at all
+    assert np.isfinite(enc.vectors).all() and all(np.isfinite(x).all() for x in enc.sites.values())
+    np.testing.assert_allclose(enc.vectors[:, :, 1], runner.encode(["A dog."]).vectors[:, :, 0], rtol=1e-5,
+                               atol=1e-5)

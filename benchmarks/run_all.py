@@ -43,6 +43,7 @@ def benches(warehouse: str) -> list[tuple[str, list[str]]]:
         ("bench_illusion_null", ["--n-sentences", "50000", "--n-null", "1000"]),
         ("bench_neighbours", []),
         ("bench_dictionary", []),
+        ("bench_decoder", []),
     ]
 
 

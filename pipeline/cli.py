@@ -26,6 +26,20 @@ def research_datasets() -> list[DatasetSpec]:
     return [DatasetSpec(name=name.replace("-", "_"), source="research", path=name) for name in PRESETS]
 
 
+def _model_kind(args) -> str:
+    """--kind, or for "auto" the kind a local folder's config says (a hub id is taken as an encoder: loading a
+    causal LM as one fails with a message that names kind = "decoder")."""
+    if args.kind != "auto":
+        return args.kind
+    from pathlib import Path
+
+    if (Path(args.model).expanduser() / "config.json").is_file():
+        from pipeline.models import detect_kind
+
+        return detect_kind(args.model)
+    return "transformer"
+
+
 def config_from_args(args) -> "BuildConfig":  # noqa: F821
     base: dict = {}
     if args.config:
@@ -42,7 +56,7 @@ def config_from_args(args) -> "BuildConfig":  # noqa: F821
         datasets = [d if d.limit and d.limit <= args.limit else replace(d, limit=args.limit) for d in datasets]
     models = list(base.get("models", ()))
     if args.model:
-        models = [ModelSpec(args.run_id or "model", "transformer", args.model,
+        models = [ModelSpec(args.run_id or "model", _model_kind(args), args.model,
                             args.max_length or 128, args.batch_size or 32)]
     if not models:
         models = list(default_models(args.max_length or 128, args.batch_size or 32, lstm=not args.no_lstm))
@@ -128,7 +142,9 @@ def parser() -> argparse.ArgumentParser:
                    help="name=..,source=file|hf|demo|research,path=..,text=<name or 1-based position>,text_b=..,"
                         "label=..,label_kind=none|binary|class|score,split=..,limit=..,sample=true,"
                         "header=true|false|auto,delimiter=..,quote=..,encoding=..|auto (repeatable)")
-    b.add_argument("--model", help="HF id or local folder of an encoder (replaces the default models)")
+    b.add_argument("--model", help="HF id or local folder of an encoder or a causal LM (its kind read from its config; replaces the default models)")
+    b.add_argument("--kind", choices=["auto", "transformer", "decoder"], default="auto",
+                   help="the --model's kind (default auto: read from a local folder's config)")
     b.add_argument("--run-id", help="name of the --model run (default: model)")
     b.add_argument("--no-lstm", action="store_true", help="skip the textgenrnn LSTM run")
     b.add_argument("--max-length", type=int)

@@ -69,7 +69,7 @@ def test_sample_needs_a_limit():
 # --- ModelSpec ---------------------------------------------------------------------------------------------
 
 def test_model_bad_kind():
-    with pytest.raises(PipelineError, match=r"model 'm': kind must be one of transformer, lstm, got 'rnn'"):
+    with pytest.raises(PipelineError, match=r"model 'm': kind must be one of transformer, decoder, lstm, got 'rnn'"):
         model(kind="rnn")
 
 

@@ -386,3 +386,16 @@ def test_an_empty_text_gives_finite_vectors(arch, runner):
     assert np.isfinite(enc.vectors).all() and all(np.isfinite(x).all() for x in enc.sites.values())
     np.testing.assert_allclose(enc.vectors[:, :, 1], runner.encode(["A dog."]).vectors[:, :, 0], rtol=1e-5,
                                atol=1e-5)
+
+
+def test_cli_model_kind_is_read_from_the_folder(decoder_dirs, tiny_model_dir):
+    from pipeline.cli import config_from_args, parser
+
+    def kind(*extra):
+        args = parser().parse_args(["build", "--dataset", "name=a,source=demo,path=movies", *extra])
+        return config_from_args(args).models[0].kind
+
+    assert kind("--model", str(decoder_dirs["gpt2"])) == "decoder"
+    assert kind("--model", str(tiny_model_dir)) == "transformer"
+    assert kind("--model", "some-org/not-here") == "transformer"  # a hub id: its load names kind = "decoder"
+    assert kind("--model", str(tiny_model_dir), "--kind", "decoder") == "decoder"

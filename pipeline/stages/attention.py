@@ -168,7 +168,7 @@ def encode_items(model, tok, a: list[str], b: list[str] | None, max_length: int,
             idx = order[start:start + batch_size]
             # token_type_ids too: segment b of a pair is type 1
             batch = tok.pad({k: [enc[k][i] for i in idx] for k in ("input_ids", "token_type_ids") if k in enc},
-                            return_tensors="pt")
+                            return_tensors="pt").to(model.device)
             res = model(**batch, output_attentions=attention)
             mask = batch["attention_mask"]
             for key, val in zip(("cls", "mean", "max"), pooled_features(res.last_hidden_state, mask)):

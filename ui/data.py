@@ -17,7 +17,7 @@ def identity() -> tuple:
 
 
 # Named queries whose answer is fixed for a given warehouse file: read once per file, not on every rerun.
-META_QUERIES = ("runs", "layers", "datasets", "stored_topk", "span_layers")
+META_QUERIES = ("runs", "layers", "datasets", "stored_topk", "span_layers", "table_names")
 
 
 # cache_resource, not cache_data: every rerun of every session reads these, and cache_data unpickles a fresh
@@ -33,6 +33,11 @@ def meta(name: str, *args):
     if name not in META_QUERIES:
         raise ValueError(f"{name} is not a per-file query; call warehouse.queries.{name} directly")
     return _meta(identity(), name, args)
+
+
+def has_tables(*names: str) -> bool:
+    """Whether this warehouse file has every one of the tables ``names`` (read once per file)."""
+    return set(names) <= set(meta("table_names"))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 
-def get(name: str, default: str = "") -> str:
+def get(name: str, default: str | None = "") -> str | None:
     """The URL's raw value of ``name``, or ``default`` when it is missing."""
     return st.query_params.get(name, default)
 

@@ -355,3 +355,13 @@ def attention_tests(con, run_id: str, dataset: str) -> pd.DataFrame:
 def attention_heads(con, run_id: str) -> pd.DataFrame:
     return run(con, "attention_heads", run_id=run_id)
 # --- end attention ---
+
+
+def table_names(con) -> list[str]:
+    """Every table of the warehouse (main schema), sorted."""
+    return run(con, "table_names")["table_name"].tolist()
+
+
+def has_tables(con, *names: str) -> bool:
+    """Whether the warehouse has every one of the tables ``names`` (a study that was never built has none)."""
+    return set(names) <= set(table_names(con))

@@ -1,16 +1,13 @@
 """Monotonicity (Tables 3-4, Fig. 6) and locality (Section 5.2.1, Fig. 7) of neurons, Bolukbasi et al. 2021."""
 import altair as alt
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from analysis.drift import one_hot
-from analysis.locality import locality
 from analysis.monotonicity import fig6_frame, table3, table4
-from ui import charts, data
+from ui import charts, data, url
+from ui import tokens_model as model
 from ui.db import connection
-from ui.direction import select_datasets, url_int
-from ui.selection import select_run, set_params
+from ui.direction import select_datasets
+from ui.selection import select_run
 from ui.tables import table
 
 st.title("Monotonicity and locality")
@@ -25,11 +22,11 @@ if sel.run["model_kind"] != "transformer":
     st.stop()
 all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 datasets = select_datasets(all_ds)
-min_count = url_int("Tokens that occur at least this often in each dataset", "min_count", 100, 1, 100_000,
+min_count = url.number_input("Tokens that occur at least this often in each dataset", "min_count", 100, 1, 100_000,
                     key="mono_min")
 
 st.header("Monotonicity")
-tokens, directions = data.monotonicity(sel.run_id, sel.layer, sel.pooling, datasets, min_count)
+tokens, directions = model.monotonicity(sel, datasets, min_count)
 if not tokens:
     st.warning(f"No token occurs {min_count} times in every chosen dataset; lower the threshold or choose fewer "
                "or larger datasets.")
@@ -55,13 +52,10 @@ table(table4(directions, tokens, top=20), "table4_tokens", key="t4")
 
 st.subheader("Fig. 6: one neuron, one token")
 c1, c2 = st.columns(2)
-unit = url_int(f"Neuron (0 to {dim - 1})", "unit", 0, 0, dim - 1, key="mono_unit", where=c1)
-token = c2.selectbox("Token", tokens, key="mono_token",
-                     index=tokens.index(st.query_params["token"]) if st.query_params.get("token") in tokens else 0)
-set_params(token=str(token))
+unit = url.number_input(f"Neuron (0 to {dim - 1})", "unit", 0, 0, dim - 1, key="mono_unit", where=c1)
+token = url.selectbox("Token", tokens, "token", "mono_token", where=c2)
 j = tokens.index(token)
-counts = data.unit_quintile_counts(sel.run_id, sel.layer, sel.pooling, datasets, min_count, int(unit))
-fig6 = fig6_frame({name: counts[name][j] for name in datasets})
+fig6 = fig6_frame(model.fig6_counts(sel, datasets, min_count, int(unit), j))
 
 
 def fig6_chart():
@@ -77,14 +71,12 @@ st.caption(" · ".join(f"{name}: {labels[int(directions[name][unit, j])]}" for n
 
 st.header("Locality")
 dataset = st.selectbox("Dataset", datasets, key="loc_ds")
-k = url_int("k", "k", 10, 2, 50, key="loc_k")
-x, keys = data.layer_matrix(sel.run_id, sel.layer, sel.pooling, [dataset])
-if len(x) < 2 * k:
-    st.warning(f"{dataset} has {len(x)} sentences; locality needs at least {2 * k}.")
+k = url.number_input("k", "k", 10, 2, 50, key="loc_k")
+n, found = model.neuron_locality(sel, dataset, int(unit), k)
+if found is None:
+    st.warning(f"{dataset} has {n} sentences; locality needs at least {2 * k}.")
     st.stop()
-loc = locality(x, one_hot(int(unit), dim), k=k)
-hist = pd.concat([pd.DataFrame({"set": name, "dot": loc[key]}) for name, key in
-                  (("D_nearest", "d_nearest"), ("D_top", "d_top"), ("D_random", "d_random"))])
+loc, hist = found
 
 
 def locality_chart():
@@ -99,8 +91,7 @@ st.markdown(f"**Locality L = {loc['L']:.3f}** for neuron {unit} on {dataset} (to
             "(pairs within the top k), 20 shared equal-width bins, each histogram normalised. D_random: top "
             "sentences against k random ones. The paper pools per sentence; its mean L (0.026) is on finer bins, "
             "so compare neurons here, not with the paper's scale.")
-all_l = data.locality_all(sel.run_id, sel.layer, sel.pooling, dataset, k)
-frame = pd.DataFrame({"unit": np.arange(dim), "L": all_l})
+frame = model.every_locality(sel, dataset, k)
 
 
 def all_l_chart(dataset: str):

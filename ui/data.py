@@ -124,7 +124,7 @@ def _text_arrays(ident: tuple) -> dict:
 
 def with_texts(frame):
     """``frame`` (columns dataset, sentence_id) with a text column, from one in-memory copy of the file's texts
-    shared by every session (read once per file: about 18 ms and a few MB for the demo's 33,891 sentences)."""
+    shared by every session (read once per file)."""
     arrays = _text_arrays(identity())
     return frame.assign(text=[arrays[d][i] for d, i in zip(frame["dataset"], frame["sentence_id"])])
 
@@ -141,7 +141,7 @@ def dataset_texts(datasets: list[str]):
 @st.cache_resource(max_entries=4, show_spinner="Counting the tokens of every sentence…")
 def _token_counts(ident: tuple, run_id: str, datasets: tuple, min_count: int, sizes: tuple):
     """(frequent tokens, {dataset: sentence x token counts}): the same for every layer, so read and counted once
-    (it was 1.4 s of each new layer's 3 s on the demo). Shared, do not modify."""
+    per run and datasets, not per layer. Shared, do not modify."""
     from analysis.monotonicity import frequent_tokens, token_matrix
 
     long = queries.run_tokens(connection(), run_id, datasets)

@@ -88,7 +88,8 @@ def hypothesis(sel, direction, s: model.Scores, datasets: list[str], k: int) -> 
     try:
         missing = model.missing_examples(datasets, hyp) if kind == "labelled" else []
         if missing:
-            st.warning(f"{len(missing)} example(s) not found in the chosen datasets, ignored: " + "; ".join(missing[:3]))
+            st.warning(f"{len(missing)} example(s) not found in the chosen datasets, ignored: "
+                       + "; ".join(missing[:3]))
         verdict_table, verdict = model.hypothesis(sel, datasets, s.top, kind, hyp)
     except ValueError as e:
         st.error(str(e))

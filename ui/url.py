@@ -18,22 +18,22 @@ def get(name: str, default: str | None = "") -> str | None:
     return st.query_params.get(name, default)
 
 
-def url_int(name: str, default: int, lo: int, hi: int) -> int:
-    """The URL's integer ``name`` when it is one and lies in [lo, hi], else ``default``."""
+def _bounded(name: str, default, lo, hi, cast):
     try:
-        v = int(st.query_params.get(name, default))
+        v = cast(st.query_params.get(name, default))
     except ValueError:
         return default
     return v if lo <= v <= hi else default
+
+
+def url_int(name: str, default: int, lo: int, hi: int) -> int:
+    """The URL's integer ``name`` when it is one and lies in [lo, hi], else ``default``."""
+    return _bounded(name, default, lo, hi, int)
 
 
 def url_float(name: str, default: float, lo: float, hi: float) -> float:
     """The URL's number ``name`` when it is one and lies in [lo, hi], else ``default``."""
-    try:
-        v = float(st.query_params.get(name, default))
-    except ValueError:
-        return default
-    return v if lo <= v <= hi else default
+    return _bounded(name, default, lo, hi, float)
 
 
 def url_choice(name: str, options: Sequence, default=None):

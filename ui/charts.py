@@ -1,12 +1,11 @@
 """Altair charts whose Vega-Lite spec is built once per shape and reused with each rerun's data.
 
-Building an Altair chart (``encode`` parses every channel) and converting it (``to_dict`` validates it against
-the Vega-Lite schema) cost 20-60 ms per chart on every rerun, most of a page's time on the neuron-drift page.
-The spec depends only on the chart's shape (marks, fields, titles), not on the data, so a page writes a
-builder function that returns the chart over named data sets (``alt.NamedData("name")``) and calls
-``show(builder, args, {"name": frame, ...})``. A builder must depend on its arguments alone: the spec is built
-and validated on the first call for each (builder, args), and the frames are attached as Vega-Lite named
-datasets, which Streamlit ships as Arrow.
+Building an Altair chart (``encode`` parses every channel) and converting it (``to_dict`` validates it against the
+Vega-Lite schema) is slow enough to dominate a rerun when it happens on every rerun. The spec depends only on the
+chart's shape (marks, fields, titles), not on the data, so a page writes a builder function that returns the chart
+over named data sets (``alt.NamedData("name")``) and calls ``show(builder, args, {"name": frame, ...})``. A
+builder must depend on its arguments alone: the spec is built and validated on the first call for each (builder,
+args), and the frames are attached as Vega-Lite named datasets, which Streamlit ships as Arrow.
 """
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ import streamlit as st
 
 _LOCK = threading.Lock()
 # Charts with more rows than this are drawn on a canvas. Streamlit draws charts under 2,000 marks as SVG: one
-# DOM node per mark, each with its ARIA label, and redrawing those was the largest part of the sentiment and
-# attention pages' round-trips in the browser (their scatter plots have 384-1,379 points). Smaller charts
+# DOM node per mark, each with its ARIA label, which the browser must redraw on every rerun. Smaller charts
 # stay SVG, where titles and labels are text a screen reader (or a test) can find.
 CANVAS_ROWS = 300
 

@@ -17,7 +17,7 @@ def identity() -> tuple:
 
 
 # Named queries whose answer is fixed for a given warehouse file: read once per file, not on every rerun.
-META_QUERIES = ("runs", "layers", "datasets", "stored_topk", "span_layers")
+META_QUERIES = ("runs", "layers", "datasets", "stored_topk", "span_layers", "table_names")
 
 
 # cache_resource, not cache_data: every rerun of every session reads these, and cache_data unpickles a fresh
@@ -33,6 +33,11 @@ def meta(name: str, *args):
     if name not in META_QUERIES:
         raise ValueError(f"{name} is not a per-file query; call warehouse.queries.{name} directly")
     return _meta(identity(), name, args)
+
+
+def has_tables(*names: str) -> bool:
+    """Whether this warehouse file has every one of the tables ``names`` (read once per file)."""
+    return set(names) <= set(meta("table_names"))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -119,7 +124,7 @@ def _text_arrays(ident: tuple) -> dict:
 
 def with_texts(frame):
     """``frame`` (columns dataset, sentence_id) with a text column, from one in-memory copy of the file's texts
-    shared by every session (read once per file: about 18 ms and a few MB for the demo's 33,891 sentences)."""
+    shared by every session (read once per file)."""
     arrays = _text_arrays(identity())
     return frame.assign(text=[arrays[d][i] for d, i in zip(frame["dataset"], frame["sentence_id"])])
 
@@ -136,7 +141,7 @@ def dataset_texts(datasets: list[str]):
 @st.cache_resource(max_entries=4, show_spinner="Counting the tokens of every sentence…")
 def _token_counts(ident: tuple, run_id: str, datasets: tuple, min_count: int, sizes: tuple):
     """(frequent tokens, {dataset: sentence x token counts}): the same for every layer, so read and counted once
-    (it was 1.4 s of each new layer's 3 s on the demo). Shared, do not modify."""
+    per run and datasets, not per layer. Shared, do not modify."""
     from analysis.monotonicity import frequent_tokens, token_matrix
 
     long = queries.run_tokens(connection(), run_id, datasets)

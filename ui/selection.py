@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ui import data
+from ui.url import set_params, url_choice
 
 
 @dataclass(frozen=True)
@@ -15,25 +16,6 @@ class Selection:
     layer_name: str
     pooling: str
     run: dict
-
-
-def set_params(**values: str) -> None:
-    """Write ``values`` into st.query_params (the URL). Each write sends the browser a message, so only the
-    ones that differ from the URL the rerun came with are written, in one update (a rerun that changes one
-    widget sends one message, not one per parameter)."""
-    changed = {k: v for k, v in values.items() if st.query_params.get(k) != v}
-    if changed:
-        st.query_params.update(changed)
-
-
-def _param(name: str, options: list, cast=str, default=None):
-    """The URL's value of ``name`` when it is one of ``options``, else ``default`` (0 is a value, not a miss)."""
-    raw = st.query_params.get(name)
-    try:
-        value = cast(raw) if raw is not None else None
-    except ValueError:
-        value = None
-    return value if value in options else default
 
 
 def select_run(con, where=st.sidebar, layer: bool = True, pooling: bool = True) -> Selection:
@@ -46,18 +28,18 @@ def select_run(con, where=st.sidebar, layer: bool = True, pooling: bool = True) 
         st.error("This warehouse has no model runs; rebuild it with `python -m pipeline build`.")
         st.stop()
     run_id = where.selectbox("Model run", run_ids, key="sel_run",
-                             index=run_ids.index(_param("run", run_ids, default=run_ids[0])))
+                             index=run_ids.index(url_choice("run", run_ids, run_ids[0])))
     run = data.run_info(run_id)
     layers = data.meta("layers", run_id)
     layer_ids = layers["layer"].tolist()
     names = dict(zip(layers["layer"], layers["name"]))
     # The paper's default: the last layer.
-    layer_id = _param("layer", layer_ids, int, default=layer_ids[-1])
+    layer_id = url_choice("layer", layer_ids, layer_ids[-1])
     if layer:
         layer_id = where.selectbox("Layer", layer_ids, key=f"sel_layer_{run_id}", index=layer_ids.index(layer_id),
                                    format_func=lambda i: f"{i}: {names[i]}")
     poolings = list(run["poolings"])
-    pooling_name = _param("pooling", poolings, default=poolings[0])
+    pooling_name = url_choice("pooling", poolings, poolings[0])
     if pooling:
         pooling_name = where.selectbox("Pooling", poolings, key=f"sel_pooling_{run_id}",
                                        index=poolings.index(pooling_name))

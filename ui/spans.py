@@ -31,41 +31,6 @@ def block(run_id: str, layer: int, hidden: int) -> StateBlock:
     return _block(identity(), run_id, layer, hidden)
 
 
-# URL-backed values (bad or missing values fall back to the default).
-
-def url_float(name: str, default: float, lo: float, hi: float) -> float:
-    try:
-        v = float(st.query_params.get(name, default))
-    except ValueError:
-        return default
-    return v if lo <= v <= hi else default
-
-
-def url_int(name: str, default: int, lo: int, hi: int) -> int:
-    try:
-        v = int(st.query_params.get(name, default))
-    except ValueError:
-        return default
-    return v if lo <= v <= hi else default
-
-
-def url_choice(name: str, options: list, default):
-    raw = st.query_params.get(name)
-    for o in options:
-        if str(o) == raw:
-            return o
-    return default
-
-
-def set_params(**values) -> None:
-    """Write values to the URL; None or "" removes the parameter."""
-    for k, v in values.items():
-        if v is None or v == "":
-            st.query_params.pop(k, None)
-        else:
-            st.query_params[k] = str(v)
-
-
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:"})
 
 

@@ -15,8 +15,7 @@ def table(df: pd.DataFrame, name: str, **kwargs) -> None:
 def details(label: str, key: str, where=None):
     """A collapsed expander whose content runs only while it is open: returns (container, is_open).
 
-    A plain expander's content is sent to the browser and drawn even while it is closed, and a page full of
-    closed detail tables paid for them on every rerun (the sentiment page's six, about 0.3 s of its round-trip
-    in the browser). Opening or closing it reruns the page."""
+    A plain expander's content is sent to the browser and drawn even while it is closed, so a page full of
+    closed detail tables would pay for them on every rerun. Opening or closing it reruns the page."""
     box = (where or st).expander(label, key=key, on_change="rerun")
     return box, bool(box.open)

@@ -1,19 +1,16 @@
 """Blind annotation (Bolukbasi et al. 2021, Section 3.2): judge sets of ten sentences without knowing whether
 they are a neuron's top sentences, a random direction's, or random sentences; then compare the conditions."""
-import pandas as pd
 import streamlit as st
 
 import annotations as store
 from analysis.annotation import (MIN_POSITIVES, direction_patterns, locality_by_meaning, patterns_per_direction,
-                                 positives_per_pattern, table1, table6, task_verdicts)
-from analysis.drift import direction_from_id
-from analysis.locality import locality
-from ui import data
+                                 positives_per_pattern, table1, table6)
+from ui import annotate_model as model
+from ui import data, url
 from ui.db import connection
 from ui.direction import select_datasets
-from ui.selection import select_run, set_params
+from ui.selection import select_run
 from ui.tables import table
-from warehouse import queries
 
 st.title("Blind annotation")
 st.caption("An Interpretability Illusion for BERT (Bolukbasi et al. 2021), Section 3.2: each set of sentences is "
@@ -22,10 +19,9 @@ st.caption("An Interpretability Illusion for BERT (Bolukbasi et al. 2021), Secti
 
 path = store.default_path()
 modes = ["Annotate", "Results"]
-mode = st.segmented_control("View", modes, key="ann_mode",
-                            default=st.query_params.get("mode") if st.query_params.get("mode") in modes
-                            else "Annotate") or "Annotate"
-set_params(mode=str(mode))
+mode = st.segmented_control("View", modes, key="ann_mode", default=url.url_choice("mode", modes, "Annotate")) \
+    or "Annotate"
+url.set_params(mode=mode)
 
 
 def results() -> None:
@@ -55,21 +51,14 @@ def results() -> None:
                f"rule); below_threshold counts the others.")
     table(positives_per_pattern(t, a), "annotation_positives", key="ann_pos")
     st.subheader("Locality of meaningful vs meaningless directions (Section 5.2.1)")
-    v = task_verdicts(t, a)
-    v = v[v["condition"].isin(["neuron", "random_direction"])].merge(
-        t[["task_id", "run_id", "layer", "pooling", "sentence_ids"]], on="task_id")
+    v = model.annotated_directions(t, a)
     if v.empty:
         st.info("No annotated neuron or random-direction sets yet.")
         return
-    scores = []
-    for row in v.itertuples():
-        x, _ = data.layer_matrix(row.run_id, int(row.layer), row.pooling, [row.dataset])
-        k = len(row.sentence_ids)
-        scores.append(locality(x, direction_from_id(row.direction_id, x.shape[1]), k=k)["L"]
-                      if len(x) >= 2 * k else float("nan"))
+    v = model.with_locality(v)
     st.caption("L of each annotated direction on its dataset (as on the Monotonicity & locality page); sets "
                "with conflicting answers are left out; two-sided Mann-Whitney U per dataset and overall.")
-    table(locality_by_meaning(v.assign(L=scores)), "annotation_locality", key="ann_loc")
+    table(locality_by_meaning(v), "annotation_locality", key="ann_loc")
 
 
 if mode == "Results":
@@ -77,13 +66,11 @@ if mode == "Results":
     results()
     st.stop()
 
-annotator = st.text_input("Your name (annotator)", value=st.query_params.get("annotator", ""),
-                          key="ann_annotator").strip()
+annotator = st.text_input("Your name (annotator)", value=url.get("annotator"), key="ann_annotator").strip()
+url.set_params(annotator=annotator)
 if not annotator:
-    st.query_params.pop("annotator", None)
     st.info("Enter your name to start annotating.")
     st.stop()
-set_params(annotator=str(annotator))
 
 con = connection()
 with st.expander("Create tasks", expanded=store.tasks(path).empty):
@@ -101,8 +88,7 @@ with st.expander("Create tasks", expanded=store.tasks(path).empty):
         seed = c5.number_input("Seed", 0, 2**31 - 1, 0, key="ann_seed")
         st.caption("Each count is per dataset: a neuron or direction gets one set in every chosen dataset.")
         if st.form_submit_button("Create tasks"):
-            made = store.make_tasks(con, sel.run_id, sel.layer, sel.pooling, datasets, int(n_neurons), int(n_dirs),
-                                    int(n_sets), k=int(k), seed=int(seed), path=path)
+            made = model.make_tasks(sel, datasets, int(n_neurons), int(n_dirs), int(n_sets), int(k), int(seed), path)
             st.session_state["ann_flash"] = f"Created {len(made)} tasks."
             st.rerun()
 
@@ -116,9 +102,7 @@ if task is None:
     st.info("Nothing left to annotate." if total else "No tasks yet: create some above.")
     st.stop()
 
-ids = [int(i) for i in task["sentence_ids"]]
-texts = queries.sentence_texts(con, pd.DataFrame({"dataset": task["dataset"], "sentence_id": ids}))
-text_of = dict(zip(texts["sentence_id"].astype(int), texts["text"]))
+ids, text_of = model.task_texts(task)
 tid = int(task["task_id"])
 st.subheader(f"Set {tid} · dataset {task['dataset']}")
 with st.form(f"ann_task_{tid}"):

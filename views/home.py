@@ -2,9 +2,9 @@
 import altair as alt
 import streamlit as st
 
-from ui import charts, data
+from ui import charts, data, url
 from ui.db import connection
-from ui.selection import select_run, set_params
+from ui.selection import select_run
 from ui.tables import table
 from warehouse import queries
 
@@ -57,17 +57,15 @@ for name, group in ex.groupby("dataset", sort=True):
             st.markdown(f"- {row.text}  \n  <small>#{row.sentence_id}{label}</small>", unsafe_allow_html=True)
 
 st.subheader("Search sentences")
-q_default = st.query_params.get("q", "")
+q_default = url.get("q")
 c1, c2 = st.columns([2, 1])
 pattern = c1.text_input("Text contains", value=q_default, key="search_q", placeholder="e.g. beverage")
 chosen = c2.multiselect("In datasets", ds["dataset"].tolist(), key="search_ds")
+url.set_params(q=pattern)
 if pattern:
-    set_params(q=str(pattern))
     hits = queries.search_sentences(con, pattern, chosen, limit=500)
     st.caption(f"{len(hits)} matches" + (" (first 500)" if len(hits) == 500 else ""))
     table(hits, "search", key="search_table")
-elif "q" in st.query_params:
-    del st.query_params["q"]
 
 st.subheader("How this warehouse was built")
 log = queries.stage_log(con)

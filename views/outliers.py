@@ -1,34 +1,17 @@
 """Outliers (paper Section 5.2.2): are the sentences that top many neurons the layer's most distant ones?"""
 import altair as alt
-import pandas as pd
 import streamlit as st
 
-from analysis.outliers import distance_rank, n_outliers, outlier_shares
+from analysis import outliers_view as ov
 from ui import charts, data
+from ui import outliers_model as model
 from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_run
 from ui.tables import table
-from warehouse import queries
 
 FRACTION = 0.01  # the paper's "most distant 1%"
 PAPER_SHARE = 0.48  # QQP, BERT-base, top 10 of 768 neurons
-N_MOST_DISTANT = 20  # "the 20 most distant QQP sentences all have at least 11 top activations"
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _distances(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple) -> pd.DataFrame:
-    # computed by the build (pipeline/stages/distances.py, analysis.outliers.mean_distance): O(n^2) per dataset
-    dist = queries.sentence_distances(connection(), run_id, layer, pooling, list(datasets))
-    groups = dist["dataset"].to_numpy()
-    d = dist["mean_distance"].to_numpy()
-    return dist.assign(distance_rank=distance_rank(d, groups),
-                       sentences=dist.groupby("dataset")["sentence_id"].transform("size").to_numpy())
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _membership(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int) -> pd.DataFrame:
-    return queries.topk_membership(connection(), run_id, layer, pooling, list(datasets), k)
 
 
 st.title("Outliers")
@@ -57,23 +40,13 @@ top activations."*
   datasets the slots are pooled. If distance did not matter the share would be about 1%.
 """)
 
-ident = data.identity()
-dist = _distances(ident, sel.run_id, sel.layer, sel.pooling, tuple(datasets))
-members = _membership(ident, sel.run_id, sel.layer, sel.pooling, tuple(datasets), int(k))
+dist = model.distances(sel, datasets)
+members = model.membership(sel, datasets, k)
 if members.empty:
     st.warning("No top-k lists are stored for this run, layer and pooling.")
     st.stop()
-df = dist.merge(members, on=["dataset", "sentence_id"], how="left")
-df["count"] = df["count"].fillna(0).astype(int)
-
-per = outlier_shares(df["count"], df["mean_distance"], df["dataset"], FRACTION)
-share = float(per["outlier_slots"].sum() / per["slots"].sum())
-per10 = outlier_shares(df["count"], df["mean_distance"], df["dataset"], 0.10)
-far = df[df["distance_rank"] <= N_MOST_DISTANT].groupby("dataset")["count"].min()
-uniq = df[df["count"] > 0].groupby("dataset").size()
-per = per.assign(share_10pct=per10["share"].to_numpy(),
-                 unique_topk_sentences=per["dataset"].map(uniq).fillna(0).astype(int).to_numpy(),
-                 min_count_20_most_distant=per["dataset"].map(far).to_numpy())
+df = ov.counted(dist, members)
+per, share = ov.per_dataset(df, FRACTION)
 
 m1, m2, m3 = st.columns(3)
 m1.metric(f"Top-{k} slots held by the most distant 1%", f"{share:.1%}")
@@ -95,15 +68,8 @@ st.markdown("**Per dataset**")
 table(per, "outlier_shares", key="out_per")
 
 st.markdown(f"**Sentences that are top-{k} for the most neurons**")
-top = (df[df["count"] > 0]
-       .sort_values(["count", "dataset", "sentence_id"], ascending=[False, True, True], kind="stable")
-       [["count", "dataset", "sentence_id", "distance_rank", "sentences", "mean_distance", "text"]]
-       .head(100).reset_index(drop=True))
-table(top, "topk_outliers", key="out_top")
-
-plot = df[df["count"] > 0][["dataset", "sentence_id", "count", "distance_rank", "sentences", "text"]]
-cut = pd.DataFrame({"dataset": per["dataset"], "distance_rank": [n_outliers(n, FRACTION) + 0.5
-                                                                 for n in per["sentences"]]})
+table(ov.most_counted(df), "topk_outliers", key="out_top")
+plot, cut, rho = ov.scatter(df, per, FRACTION)
 
 
 def outlier_chart(k: int):
@@ -122,5 +88,5 @@ def outlier_chart(k: int):
 charts.show(outlier_chart, (int(k),), {"plot": plot, "cut": cut}, width="stretch")
 st.caption("Every sentence that is top-k at least once; dashed lines: each dataset's most distant 1% lie to "
            f"their left. Spearman correlation of count with distance rank over these sentences: "
-           f"{pd.Series(plot['count']).corr(pd.Series(plot['distance_rank']), method='spearman'):.2f} "
+           f"{rho:.2f} "
            "(negative: the more distant, the more neurons).")

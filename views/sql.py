@@ -1,13 +1,11 @@
 """SQL console: read-only ad-hoc SQL over the warehouse. The safety model lives in warehouse/console.py."""
-import os
-
 import altair as alt
 import streamlit as st
 
-from ui import charts
-from ui.db import connection, warehouse_path
+from ui import charts, url
+from ui import sql_model as model
+from ui.db import connection
 from ui.tables import table
-from ui.selection import set_params
 from warehouse import console
 
 st.title("SQL console")
@@ -16,17 +14,7 @@ st.caption(f"One read-only query at a time over every table of the warehouse: at
            f"link reproduces it. Ctrl+Enter runs it.")
 
 con = connection()  # the dashboard's connection: stops the page when there is no (readable) warehouse
-path = warehouse_path()
-stat = os.stat(path)
-identity = (str(path), stat.st_ino, stat.st_mtime_ns)
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _console(path: str, inode: int, mtime_ns: int):
-    # Separate from ui.db's shared connection: locked down for user SQL. Keyed like it on (inode, mtime),
-    # so a rebuilt warehouse gets a new one.
-    return console.connect(path)
-
+identity = model.identity()
 
 examples = console.examples()
 
@@ -36,7 +24,7 @@ def _fill_editor():
     st.session_state["sql_example"] = None  # back to the placeholder, so the same example can be reloaded
 
 
-url_sql = st.query_params.get("q", "")
+url_sql = url.get("q")
 if "sql_text" not in st.session_state:
     st.session_state["sql_text"] = url_sql or next(iter(examples.values()))
 st.selectbox("Examples", list(examples), index=None, placeholder="Load an example query into the editor…",
@@ -55,10 +43,7 @@ with st.expander("Schema: tables, columns, descriptions and row counts"):
 
 if submitted:
     url_sql = st.session_state["sql_text"].strip()
-    if url_sql:
-        set_params(q=str(url_sql))
-    elif "q" in st.query_params:
-        del st.query_params["q"]
+    url.set_params(q=url_sql)
 
 if not url_sql:
     st.info("Write a query (or load an example) and press **Run**.")
@@ -69,7 +54,7 @@ key = (identity, url_sql)
 if submitted or st.session_state.get("sql_outcome", (None,))[0] != key:
     try:
         with st.spinner("Running…"):
-            outcome = console.run_query(_console(*identity), url_sql)
+            outcome = model.run_query(url_sql)
     except console.ConsoleError as e:
         outcome = str(e)
     st.session_state["sql_outcome"] = (key, outcome)

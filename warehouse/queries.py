@@ -378,3 +378,13 @@ def run_spec(con, run_id: str) -> dict | None:
     df = run(con, "nearest_run_spec", run_id=run_id)
     return df.iloc[0].to_dict() if len(df) else None
 # --- end nearest sentences ---
+
+
+def table_names(con) -> list[str]:
+    """Every table of the warehouse (main schema), sorted."""
+    return run(con, "table_names")["table_name"].tolist()
+
+
+def has_tables(con, *names: str) -> bool:
+    """Whether the warehouse has every one of the tables ``names`` (a study that was never built has none)."""
+    return set(names) <= set(table_names(con))

@@ -1,0 +1,45 @@
+"""The blind-annotation page's data: the annotation store (a small DuckDB file beside the read-only warehouse),
+the texts of a task's sentences and the locality of every annotated direction."""
+from __future__ import annotations
+
+import pandas as pd
+
+import annotations as store
+from analysis.annotation import task_verdicts
+from analysis.drift import direction_from_id
+from analysis.locality import locality
+from ui import data
+from ui.db import connection
+from warehouse import queries
+
+
+def annotated_directions(tasks: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    """The verdict of every annotated neuron or random-direction set, with the run, layer, pooling and sentences
+    of its task."""
+    v = task_verdicts(tasks, answers)
+    return v[v["condition"].isin(["neuron", "random_direction"])].merge(
+        tasks[["task_id", "run_id", "layer", "pooling", "sentence_ids"]], on="task_id")
+
+
+def with_locality(v: pd.DataFrame) -> pd.DataFrame:
+    """``v`` with L, each set's direction's locality on its dataset (k = the set's size; NaN when the dataset has
+    fewer than 2k sentences)."""
+    scores = []
+    for row in v.itertuples():
+        x, _ = data.layer_matrix(row.run_id, int(row.layer), row.pooling, [row.dataset])
+        k = len(row.sentence_ids)
+        scores.append(locality(x, direction_from_id(row.direction_id, x.shape[1]), k=k)["L"]
+                      if len(x) >= 2 * k else float("nan"))
+    return v.assign(L=scores)
+
+
+def task_texts(task) -> tuple[list[int], dict[int, str]]:
+    """(the task's sentence ids in order, {sentence_id: text})."""
+    ids = [int(i) for i in task["sentence_ids"]]
+    texts = queries.sentence_texts(connection(), pd.DataFrame({"dataset": task["dataset"], "sentence_id": ids}))
+    return ids, dict(zip(texts["sentence_id"].astype(int), texts["text"]))
+
+
+def make_tasks(sel, datasets: list[str], n_neurons: int, n_dirs: int, n_sets: int, k: int, seed: int, path):
+    return store.make_tasks(connection(), sel.run_id, sel.layer, sel.pooling, datasets, n_neurons, n_dirs, n_sets,
+                            k=k, seed=seed, path=path)

@@ -1,0 +1,40 @@
+"""The attention-clusters page's chart builders (see ui/charts.py: each depends on its arguments alone)."""
+from __future__ import annotations
+
+import altair as alt
+
+TOOLTIP = ["sentence_id:Q", "cluster:N", "score:Q", "length:Q", alt.Tooltip("structure:Q", format=".2f"), "text:N",
+           "text_b:N"]
+
+
+def cluster_scatter(x: str, y: str, clusters: tuple):
+    return alt.Chart(alt.NamedData("points")).mark_circle(size=22, opacity=0.75).encode(
+        x=alt.X(f"{x}:Q", title="dim 1"), y=alt.Y(f"{y}:Q", title="dim 2"),
+        color=alt.Color("cluster:N", sort=list(clusters), scale=alt.Scale(scheme="tableau10")),
+        tooltip=TOOLTIP,
+    ).properties(title="Coloured by cluster", height=380)
+
+
+def range_scatter(x: str, y: str, hl_order: tuple, legend: str, title: str):
+    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    return alt.Chart(alt.NamedData("points")).mark_circle(size=22).encode(
+        x=alt.X(f"{x}:Q", title="dim 1"), y=alt.Y(f"{y}:Q", title="dim 2"),
+        color=alt.Color("highlight:N", sort=list(hl_order), scale=alt.Scale(
+            domain=list(hl_order), range=palette[:len(hl_order) - 1] + ["#dddddd"]), title=legend),
+        opacity=alt.condition(alt.datum.highlight == "other", alt.value(0.3), alt.value(0.95)),
+        order=alt.Order("highlight_rank:Q"),
+        tooltip=TOOLTIP,
+    ).transform_calculate(highlight_rank="datum.highlight == 'other' ? 0 : 1").properties(title=title, height=380)
+
+
+def cluster_box(field: str, label: str):
+    return alt.Chart(alt.NamedData("box")).mark_boxplot(extent=1.5).encode(
+        x=alt.X("cluster:N", title="cluster"), y=alt.Y(f"{field}:Q", title=label),
+        color=alt.Color("cluster:N", legend=None)).properties(title=label, height=260)
+
+
+def eta_chart():
+    return alt.Chart(alt.NamedData("eta")).mark_line(point=True).encode(
+        x=alt.X("layer:O"), y=alt.Y("eta2:Q", title="Kruskal-Wallis η²"),
+        color=alt.Color("covariate:N", title=None)).properties(title="How strongly each layer's clusters separate "
+                                                                     "each covariate", height=240)

@@ -1,0 +1,80 @@
+"""The neuron-drift page's data: a direction's top, bottom and random sentences per dataset and its score
+histograms (precomputed per neuron when the build stored them, else scored here), and the hypothesis test."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import drift_view as dv
+from analysis.drift import extremes_from_scores, histogram_frame, neuron_view, random_baseline, score_histograms
+from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
+from ui import data
+from ui.db import connection
+from warehouse import queries
+
+
+@dataclass
+class Scores:
+    top: pd.DataFrame
+    bottom: pd.DataFrame
+    random: pd.DataFrame
+    hist: pd.DataFrame
+    lo: float
+    hi: float
+    n_scored: int
+
+    @property
+    def ranges(self) -> pd.DataFrame:
+        """Each dataset's top-k score range: min, max, indexed by dataset."""
+        return self.top.groupby("dataset")["value"].agg(["min", "max"])
+
+
+def scores(sel, direction, datasets: list[str], k: int) -> Scores:
+    stored_k = data.meta("stored_topk")
+    if direction.unit is not None and k <= stored_k:
+        # Everything precomputed per neuron (neuron_topk, neuron_histograms), read once per layer: no query here.
+        view = neuron_view(data.neuron_layer(sel.run_id, sel.layer, sel.pooling), direction.unit, datasets, k)
+        hists = view["hist"]
+        return Scores(view["top"], view["bottom"], view["random"], histogram_frame(hists), float(hists["lo"].min()),
+                      float(hists["hi"].max()), int(sum(int(c.sum()) for c in hists["counts"])))
+    con = connection()
+    if direction.unit is not None:
+        s = queries.neuron_scores(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
+    else:
+        s = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
+    if k <= stored_k:  # the same random sentences as a neuron gets, scored by this direction
+        rand = queries.random_sentences(con, sel.run_id, datasets, k).merge(s, on=["dataset", "sentence_id"])
+    else:
+        rand = random_baseline(s, k, seed=0)
+    return Scores(extremes_from_scores(s, k, "top"), extremes_from_scores(s, k, "bottom"), dv.ranked_random(rand),
+                  score_histograms(s), float(s["value"].min()), float(s["value"].max()), len(s))
+
+
+def with_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    return data.with_texts(frame)[["dataset", "rank", "sentence_id", "value", "text"]]
+
+
+def overlap_share(sel, datasets: list[str], k: int) -> tuple[float, int]:
+    return data.topk_overlap_share(sel.run_id, sel.layer, sel.pooling, datasets, k)
+
+
+def missing_examples(datasets: list[str], hyp: str) -> list[str]:
+    """The labelled examples of ``hyp`` that are not sentences of ``datasets``. Raises ValueError."""
+    pos, neg = parse_labelled(hyp)
+    return dv.labelled_rows(data.dataset_texts(datasets)["text"].tolist(), pos, neg)[2]
+
+
+def hypothesis(sel, datasets: list[str], top: pd.DataFrame, kind: str, hyp: str):
+    """(verdict table, verdict) of the concept ``hyp`` among the top sentences of each dataset. Raises ValueError
+    for a concept that cannot be read."""
+    texts = data.dataset_texts(datasets)
+    if kind == "labelled":
+        pos, neg = parse_labelled(hyp)
+        x_all, _ = data.layer_matrix(sel.run_id, sel.layer, sel.pooling, datasets)
+        pos_rows, neg_rows, _ = dv.labelled_rows(texts["text"].tolist(), pos, neg)
+        hits = centroid_hits(x_all, pos_rows, neg_rows)
+    else:
+        hits = concept_hits(texts["text"].tolist(), keywords=hyp.split(",") if kind == "keywords" else None,
+                            regex=hyp if kind == "regex" else None)
+    return hypothesis_table(dv.hypothesis_counts(texts, hits, top, datasets))

@@ -114,8 +114,9 @@ def test_topk_rows_is_extract_topk_table():
 ray = pytest.importorskip("ray")  # the optional dependency: pipeline/requirements-ray.txt
 K = 5
 # The tiny BERT, run in batches of different composition (and so different padding) by the two engines:
-# SDPA with an attention mask gives the same vectors up to float32 summation order over the padded length.
-ATOL = 1e-5
+# SDPA with an attention mask gives the same vectors up to float32 summation order over the padded length
+# (measured: at most 2.4e-7, a few ulps of values of order 1; ~98% of the values bitwise equal).
+ATOL = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +165,6 @@ def test_ray_vectors_and_lengths_equal_the_local_engine(both, texts):
         a, b = local[name], merged[name].encoded
         assert b.vectors.shape == a.vectors.shape and b.vectors.dtype == np.float32
         np.testing.assert_allclose(b.vectors, a.vectors, rtol=0, atol=ATOL)
-        print(f"{name}: max |ray - local| {np.abs(b.vectors - a.vectors).max():.2e}, bitwise equal "
-              f"{np.mean(b.vectors == a.vectors):.1%}")
         np.testing.assert_array_equal(b.n_tokens, a.n_tokens)
         np.testing.assert_array_equal(b.truncated, a.truncated)
         assert b.token_counts == a.token_counts
@@ -224,14 +223,22 @@ def test_ray_warehouse_tables_equal_local_ones(both, texts, tmp_path):
             va, vb = np.stack(a["vals"]), np.stack(b["vals"])
             np.testing.assert_allclose(vb, va, rtol=0, atol=ATOL)
             ia, ib = np.stack(a["sentence_ids"]), np.stack(b["sentence_ids"])
-            # A rank whose local value is within ATOL of a neighbour's, but not equal to it, is a near-tie that
-            # float error may reorder; every other rank (exact ties included: the tie rule) must match.
-            gap = np.abs(np.diff(va, axis=1))
-            near = (gap > 0) & (gap <= ATOL)
+            # A rank whose value is within ATOL of a neighbour's is a near-tie that float error may reorder,
+            # unless both engines tie exactly there (layer 0's [CLS] is the same vector for every sentence):
+            # then the tie rule decides, and must decide the same. Every other rank must hold the same
+            # sentence. Repeated texts (dups, and the pairs premises, each used three times) are left out
+            # here: in differently padded batches they tie exactly in one engine and are an ulp apart in the
+            # other (their ties are checked against neuron_extremes in the test above).
+            gap, gap_ray = np.abs(np.diff(va, axis=1)), np.abs(np.diff(vb, axis=1))
+            near = (gap <= ATOL) & ~((gap == 0) & (gap_ray == 0))
             clear = np.ones_like(va, dtype=bool)
             clear[:, 1:] &= ~near
             clear[:, :-1] &= ~near
-            assert clear.mean() > 0.9
+            for name, t in texts.items():
+                repeated = [i for i, x in enumerate(t) if t.count(x) > 1]
+                rows = (a["dataset"] == name).to_numpy()
+                clear[rows] &= ~np.isin(ia[rows], repeated)
+            assert clear.mean() > 0.4
             np.testing.assert_array_equal(ib[clear], ia[clear])
     for con in cons.values():
         con.close()
@@ -269,12 +276,14 @@ def test_actor_error_reaches_the_driver_as_one_line(ray_cluster, tmp_path):
 
 
 def test_unreachable_address_is_one_line_naming_the_setting():
-    """In a fresh interpreter: this module's cluster is already initialised here."""
+    """In a fresh interpreter: this module's cluster is already initialised here (and "auto" would find it)."""
     code = ("from pipeline.engines.ray_engine import connect\n"
             "from pipeline.errors import PipelineError\n"
-            "try:\n    connect('127.0.0.1:9')\nexcept PipelineError as e:\n    print('ERR', e)\n")
+            "for address in ('127.0.0.1:9', 'ray://127.0.0.1:9', 'no-port'):\n"
+            "    try:\n        connect(address)\n    except PipelineError as e:\n        print('ERR', e)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ERR")]
-    assert len(lines) == 1, (out.stdout, out.stderr[-2000:])
-    assert lines[0].startswith("ERR --address '127.0.0.1:9': could not connect to a Ray cluster")
-
+    assert len(lines) == 3, (out.stdout, out.stderr[-2000:])
+    assert lines[0] == "ERR --address '127.0.0.1:9': could not connect to a Ray cluster (Connection refused)"
+    assert lines[1] == "ERR --address 'ray://127.0.0.1:9': could not connect to a Ray cluster (Connection refused)"
+    assert lines[2] == "ERR --address 'no-port': expected auto, host:port or ray://host:port"

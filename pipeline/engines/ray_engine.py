@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -216,18 +217,19 @@ class EncoderActor:
         self.k = k
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        out = []
-        for shard_no, rows in batch.groupby("shard", sort=True):
-            rows = rows.sort_values(["dataset", "sentence_id"], kind="stable")
-            enc = self.runner.encode(rows["text"].tolist(), progress=False)
-            shard, partials = shard_tables(rows, enc, self.runner.poolings, self.k)
-            name = f"shard-{int(shard_no):05d}"
-            _publish(partials, self.shard_dir, f"{name}.partials.parquet")
-            _publish(shard, self.shard_dir, f"{name}.parquet")  # last: a shard file implies its partials
-            out.append({"shard": int(shard_no), "file": f"{name}.parquet", "partials": f"{name}.partials.parquet",
-                        "rows": len(rows), "datasets": json.dumps(rows["dataset"].value_counts().to_dict()),
-                        "info": json.dumps(self.info)})
-        return pd.DataFrame(out)
+        """One shard: a batch of plan rows (row, dataset, sentence_id, text) -> its manifest entry.
+
+        The shard is named by its first plan row, so names stay unique however Ray cuts the blocks."""
+        rows = batch.sort_values(["dataset", "sentence_id"], kind="stable")
+        enc = self.runner.encode(rows["text"].tolist(), progress=False)
+        shard, partials = shard_tables(rows, enc, self.runner.poolings, self.k)
+        name = f"shard-{int(batch['row'].min()):08d}"
+        _publish(partials, self.shard_dir, f"{name}.partials.parquet")
+        _publish(shard, self.shard_dir, f"{name}.parquet")  # last: a shard file implies its partials
+        return pd.DataFrame([{"first_row": int(batch["row"].min()), "file": f"{name}.parquet",
+                              "partials": f"{name}.partials.parquet", "rows": len(rows),
+                              "datasets": json.dumps(rows["dataset"].value_counts().to_dict()),
+                              "info": json.dumps(self.info)}])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -256,6 +258,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
         runtime_env = {"env_vars": {**env_vars, "PYTHONPATH": path}}
     else:
         runtime_env = {"env_vars": env_vars, "py_modules": [str(ROOT / p) for p in CODE_PACKAGES]}
+    _probe(address)
     try:
         ray.init(address=address, num_cpus=num_cpus if address is None else None, runtime_env=runtime_env,
                  include_dashboard=False, logging_level="WARNING", configure_logging=True)
@@ -265,8 +268,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
         raise PipelineError(f"{ADDRESS_SETTING} {where}: could not connect to a Ray cluster ({first})") from None
 
 
+def _probe(address: str | None, timeout: float = 5.0) -> None:
+    """A TCP connect to a host:port address first: ray.init retries an unreachable GCS for minutes."""
+    if address is None or address == "auto":
+        return  # "auto" finds a local cluster from its session files, and fails fast when there is none
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise PipelineError(f"{ADDRESS_SETTING} {address!r}: expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise PipelineError(f"{ADDRESS_SETTING} {address!r}: could not connect to a Ray cluster "
+                            f"({e.strerror or f'no answer within {timeout:g} s'})") from None
+
+
 def _pipeline_error_in(exc: BaseException) -> PipelineError | None:
-    """A PipelineError raised in an actor reaches the driver wrapped in Ray's exceptions: find it."""
+    """A PipelineError raised in an actor reaches the driver wrapped in Ray's exceptions: find it, as an
+    object in the chain (a task error) or as the last line of the remote traceback (an actor that died in
+    its constructor, ``ActorDiedError``, carries only the text)."""
     seen, todo = set(), [exc]
     while todo:
         e = todo.pop()
@@ -276,14 +296,17 @@ def _pipeline_error_in(exc: BaseException) -> PipelineError | None:
         if isinstance(e, PipelineError):
             return e
         todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
-    return None
+    marker = "PipelineError: "
+    lines = [ln for ln in str(exc).splitlines() if marker in ln]
+    return PipelineError(lines[-1].split(marker, 1)[1]) if lines else None
 
 
-def plan_shards(texts_by_dataset: dict[str, list[str]], rows_per_shard: int) -> pd.DataFrame:
-    """Rows (shard, dataset, sentence_id, text), every dataset's sentences in their order of the input.
+def plan_rows(texts_by_dataset: dict[str, list[str]]) -> pd.DataFrame:
+    """Rows (row, dataset, sentence_id, text) of every dataset, sentence_id the position in its list.
 
-    Sorted by character length (longest first) before being cut into shards, so that a shard's texts have
-    similar lengths and its batches little padding, as the local engine's length-sorted loop has.
+    Sorted by character length (longest first), so that the contiguous runs of rows Ray cuts into shards
+    hold texts of similar lengths and their batches little padding, as the local engine's length-sorted
+    loop has.
     """
     frame = pd.DataFrame({
         "dataset": [name for name, texts in texts_by_dataset.items() for _ in texts],
@@ -293,7 +316,7 @@ def plan_shards(texts_by_dataset: dict[str, list[str]], rows_per_shard: int) -> 
     })
     order = np.argsort(-frame["text"].str.len().to_numpy(), kind="stable")
     frame = frame.iloc[order].reset_index(drop=True)
-    frame.insert(0, "shard", np.arange(len(frame)) // rows_per_shard)
+    frame.insert(0, "row", np.arange(len(frame), dtype=np.int64))
     return frame
 
 
@@ -315,8 +338,8 @@ def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *,
 
     spec: the run's ModelSpec (each actor builds ``make_runner(spec, cache)`` once; its own ``batch_size``
         is the model batch inside a shard). texts_by_dataset: dataset name -> texts, sentence_id = position.
-    k: top-k / bottom-k kept per unit in the partials (cfg.topk). rows_per_shard: rows per Ray block, file
-        and ``encode`` call. num_gpus_per_actor: "auto" = 1 when the cluster has GPUs, else 0.
+    k: top-k / bottom-k kept per unit in the partials (cfg.topk). rows_per_shard: at most this many rows per
+        Ray block, shard file and ``encode`` call. num_gpus_per_actor: "auto" = 1 when the cluster has GPUs, else 0.
     address / num_cpus: see ``connect``.
     """
     import ray
@@ -334,15 +357,16 @@ def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *,
     connect(address, num_cpus=num_cpus)
     if num_gpus_per_actor == "auto":
         num_gpus_per_actor = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    plan = plan_shards(texts_by_dataset, rows_per_shard)
-    n_shards = int(plan["shard"].max()) + 1 if len(plan) else 0
+    plan = plan_rows(texts_by_dataset)
+    n_shards = -(-len(plan) // rows_per_shard)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     ctx.print_on_execution_start = progress
     results = []
     if n_shards:
-        blocks = [g.reset_index(drop=True) for _, g in plan.groupby("shard", sort=True)]
-        ds = ray.data.from_pandas(blocks)  # one block per shard: the pool gets n_shards units of work
+        # from_items cuts the rows into n_shards contiguous blocks in the driver (from_pandas would start a
+        # metadata task per block); batch_size=None hands each actor call one whole block: one shard.
+        ds = ray.data.from_items(plan.to_dict("records"), override_num_blocks=n_shards)
         ds = ds.map_batches(
             EncoderActor, batch_size=None, batch_format="pandas",
             compute=ray.data.ActorPoolStrategy(size=num_actors),
@@ -356,11 +380,10 @@ def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *,
             if inner is not None:
                 raise PipelineError(str(inner)) from None
             raise
-    results.sort(key=lambda r: r["shard"])
-    got = [r["shard"] for r in results]
-    if got != list(range(n_shards)):
-        raise PipelineError(f"{SHARDS_SETTING} {shard_dir}: the Ray run returned shards {got[:5]}..., "
-                            f"expected 0..{n_shards - 1}")
+    results.sort(key=lambda r: r["first_row"])
+    if sum(int(r["rows"]) for r in results) != len(plan):
+        raise PipelineError(f"{SHARDS_SETTING} {shard_dir}: the Ray run returned shards of "
+                            f"{sum(int(r['rows']) for r in results)} rows, expected {len(plan)}")
     manifest = {
         "format": FORMAT_VERSION, "run_id": spec.run_id, "k": k,
         "info": json.loads(results[0]["info"]) if results else None,

@@ -260,8 +260,10 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
         runtime_env = {"env_vars": env_vars, "py_modules": [str(ROOT / p) for p in CODE_PACKAGES]}
     _probe(address)
     try:
-        ray.init(address=address, num_cpus=num_cpus if address is None else None, runtime_env=runtime_env,
-                 include_dashboard=False, logging_level="WARNING", configure_logging=True)
+        if address is None:  # starting our own: no dashboard, quiet
+            ray.init(num_cpus=num_cpus, runtime_env=runtime_env, include_dashboard=False, logging_level="WARNING")
+        else:  # joining one: only what a Ray Client (ray://) connection also accepts
+            ray.init(address=address, runtime_env=runtime_env)
     except Exception as e:  # ConnectionError, TimeoutError, RuntimeError, grpc errors: all "not reachable"
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         where = "a new local Ray instance" if address is None else repr(address)

@@ -13,7 +13,9 @@ all-MiniLM-L6-v2, every layer, CLS + mean, top-k 50:
                                    encoding, shard and partials files, the manifest
 - ray, A actors: merge             ``merge_shards``: partials merged, shards read, vectors placed, histograms
                                    counted on the merged bins
-The merge's share is merge / (extract + merge). Each Ray row's merged vectors are checked against the local
+The merge's share is merge / (extract + merge). The fixed cost of a Ray run (actor start, model load in each
+actor, a one-text-per-actor run and its merge) is measured separately and shown with the throughput
+without it, since it does not grow with n. Each Ray row's merged vectors are checked against the local
 ones (max |difference|), and its merged top-k against neuron_extremes of the merged vectors.
 """
 from __future__ import annotations
@@ -92,9 +94,16 @@ def main(argv=None) -> None:
     import ray
 
     checks = []
+    fixed: dict[int, float] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="illusion-bench-ray-") as tmp:
             for a in actors:
+                # The fixed cost of a run: actors started, models loaded, one text each, merged.
+                t = time.perf_counter()
+                extract_with_ray(spec, {"warm": ["a sentence"] * a}, Path(tmp) / f"fixed{a}", k=K, num_actors=a,
+                                 rows_per_shard=1, progress=False)
+                merge_shards(Path(tmp) / f"fixed{a}")
+                fixed[a] = time.perf_counter() - t
                 shard_dir = Path(tmp) / f"a{a}"
                 t = time.perf_counter()
                 extract_with_ray(spec, texts, shard_dir, k=K, num_actors=a, rows_per_shard=args.rows_per_shard,
@@ -125,6 +134,10 @@ def main(argv=None) -> None:
     for label, total, ext, merge in rows:
         share = f"{merge / total:.1%}" if merge is not None else ""
         print(f"{label:<40} {total:8.2f} {n / total:8.1f} {base / total:8.2f}x {share:>12}")
+    for a, t_fixed in fixed.items():
+        total = next(r[1] for r in rows if r[0].startswith(f"ray, {a} actor"))
+        print(f"ray, {a} actor(s): fixed cost of a run (actors, model loads, {a} text(s)) {t_fixed:.1f} s; "
+              f"without it {n / max(total - t_fixed, 1e-9):.1f} sent/s")
     for a, diff, same in checks:
         print(f"check, {a} actor(s): max |ray - local| over every vector {diff:.2e}; merged top-k of the last "
               f"layer's mean == neuron_extremes: {same}")

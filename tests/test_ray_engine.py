@@ -1,0 +1,289 @@
+"""The Ray Data engine (pipeline/engines/ray_engine.py): exact merges of per-shard partials, and the same
+extraction as the local engine through a local Ray cluster with 2 actors.
+
+The merge tests are pure numpy and need no Ray. The Ray tests start one local cluster for the module
+(``ray.init(num_cpus=2)`` through ``ray_engine.connect``) and shut it down at the end.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from analysis.drift import value_histograms
+from analysis.extremes import neuron_extremes
+from pipeline.engines.ray_engine import (merge_minmax, merge_topk, shard_extremes, shard_histogram_counts,
+                                         topk_rows)
+from pipeline.errors import PipelineError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pure merges on synthetic data
+# ---------------------------------------------------------------------------------------------------------
+
+def _random_shards(n: int, n_shards: int, rng) -> list[np.ndarray]:
+    """A random partition of 0..n-1 into n_shards sets (not contiguous ranges), each sorted."""
+    owner = rng.integers(0, n_shards, n)
+    return [np.flatnonzero(owner == s) for s in range(n_shards) if (owner == s).any()]
+
+
+@pytest.mark.parametrize("k", [1, 5, 40, 500])
+def test_merge_topk_equals_neuron_extremes_with_ties_across_shards(k):
+    rng = np.random.default_rng(k)
+    n, h = 300, 17
+    # Values from {-1.5, -0.5, 0.5, 1.5, 2.5} and a few signed zeros: hundreds of ties per column, spread
+    # over every shard, so the tie rule (lower sentence id first) decides most of the top-k.
+    x = (rng.integers(0, 5, (n, h)) - 1.5).astype(np.float32)
+    x[rng.random((n, h)) < 0.05] = -0.0
+    x[rng.random((n, h)) < 0.05] = 0.0
+    x[:, 3] = 7.0  # a constant column
+    parts = [shard_extremes(x[ids], ids, k) for ids in _random_shards(n, 13, rng)]
+    got = merge_topk(parts, k)
+    want = neuron_extremes(x, k)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape == (min(k, n), h)
+        np.testing.assert_array_equal(g, w)
+
+
+def test_merge_topk_when_every_shard_is_smaller_than_k():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 3, (23, 4)).astype(np.float32)
+    parts = [shard_extremes(x[s:s + 3], np.arange(s, min(s + 3, 23)), 10) for s in range(0, 23, 3)]
+    for g, w in zip(merge_topk(parts, 10), neuron_extremes(x, 10)):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_shard_extremes_needs_rows_in_sentence_id_order():
+    x = np.zeros((3, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="increasing sentence id"):
+        shard_extremes(x, np.array([4, 2, 9]), 2)
+
+
+def test_merged_histograms_equal_value_histograms_bit_for_bit():
+    rng = np.random.default_rng(7)
+    n, h, bins = 1000, 9, 40
+    x = rng.standard_normal((n, h)).astype(np.float32)
+    x[:, 0] = 3.25  # constant: every value in bin 0
+    x[:, 1] = rng.choice(np.linspace(-1, 1, bins + 1).astype(np.float32), n)  # many values on bin edges
+    base = np.float32(0.1)
+    x[:, 2] = rng.choice([base, np.nextafter(base, np.float32(1))], n)  # a one-ulp range
+    x[:, 3] = rng.integers(-3, 4, n).astype(np.float32) * np.float32(0.1)  # steps that are not exact in binary
+    x[:, 4] = np.where(rng.random(n) < 0.5, -0.0, 0.0).astype(np.float32)  # only signed zeros: constant
+    x[:7, 5] = 1e-30  # a tiny cluster next to the range's end
+    shards = _random_shards(n, 11, rng)
+    lo, hi = merge_minmax([(x[s].min(0), x[s].max(0)) for s in shards])
+    counts = sum(shard_histogram_counts(x[s], lo, hi, bins) for s in shards)
+    want_lo, want_hi, want = value_histograms(x, bins)
+    np.testing.assert_array_equal(lo.astype(np.float64), want_lo)
+    np.testing.assert_array_equal(hi.astype(np.float64), want_hi)
+    assert counts.dtype == want.dtype
+    np.testing.assert_array_equal(counts, want)
+    assert (counts.sum(1) == n).all()
+    # and np.histogram itself, on the edge, one-ulp and inexact-step columns. In float64, as
+    # value_histograms bins: on float32 input np.histogram (NEP 50) would compute float32 edges, on which
+    # the values of column 1 sit exactly, instead of the float64 edges they fall either side of.
+    for u in (1, 2, 3):
+        ref, _ = np.histogram(x[:, u].astype(np.float64), bins, range=(float(want_lo[u]), float(want_hi[u])))
+        np.testing.assert_array_equal(counts[u], ref)
+
+
+def test_shard_histogram_counts_refuses_values_outside_the_range():
+    x = np.array([[0.0], [2.0]], dtype=np.float32)
+    with pytest.raises(ValueError, match="outside"):
+        shard_histogram_counts(x, np.array([0.5], np.float32), np.array([2.0], np.float32))
+
+
+def test_topk_rows_is_extract_topk_table():
+    from pipeline.stages.extract import topk_table
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, (30, 6)).astype(np.float32)
+    parts = [shard_extremes(x[s], s, 5) for s in _random_shards(30, 4, rng)]
+    assert topk_rows("r", "d", 2, "mean", merge_topk(parts, 5)).equals(topk_table("r", "d", 2, "mean", x, 5))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Through a local Ray cluster
+# ---------------------------------------------------------------------------------------------------------
+
+ray = pytest.importorskip("ray")  # the optional dependency: pipeline/requirements-ray.txt
+K = 5
+# The tiny BERT, run in batches of different composition (and so different padding) by the two engines:
+# SDPA with an attention mask gives the same vectors up to float32 summation order over the padded length
+# (measured: at most 2.4e-7, a few ulps of values of order 1; ~98% of the values bitwise equal).
+ATOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    from pipeline.engines.ray_engine import connect
+
+    connect(num_cpus=2)  # ray.init(num_cpus=2, ...) with this checkout on the workers' path
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def texts(small_specs, tmp_path_factory):
+    from pipeline.corpora import load_dataset
+
+    cache = tmp_path_factory.mktemp("ray-cache")
+    out = {s.name: load_dataset(s, cache).frame["text"].tolist() for s in small_specs}
+    # Every sentence three times: identical vectors, ties that the top-k tie rule must break by sentence id.
+    out["dups"] = [t for t in out["questions"][:10] for _ in range(3)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(ray_cluster, texts, tiny_spec, tmp_path_factory):
+    """(local Encoded per dataset, Ray manifest, Ray Merged per dataset, shard folder)."""
+    from pipeline.engines.ray_engine import encode_with_ray
+    from pipeline.models import make_runner
+
+    runner = make_runner(tiny_spec)
+    local = {name: runner.encode(t) for name, t in texts.items()}
+    shard_dir = tmp_path_factory.mktemp("ray-shards")
+    # 9 rows per shard: every dataset spans several shards, and most shards hold more than one dataset.
+    manifest, merged = encode_with_ray(tiny_spec, texts, shard_dir, k=K, num_actors=2, rows_per_shard=9,
+                                       progress=False)
+    return local, manifest, merged, shard_dir, runner
+
+
+def test_ray_vectors_and_lengths_equal_the_local_engine(both, texts):
+    local, manifest, merged, shard_dir, runner = both
+    assert len(manifest["shards"]) == -(-sum(map(len, texts.values())) // 9)
+    assert manifest["info"]["poolings"] == list(runner.poolings)
+    assert manifest["info"]["n_layers"] == len(runner.layer_names)
+    mixed = sum(len(s["datasets"]) > 1 for s in manifest["shards"])
+    assert mixed >= 1
+    for name in texts:
+        a, b = local[name], merged[name].encoded
+        assert b.vectors.shape == a.vectors.shape and b.vectors.dtype == np.float32
+        np.testing.assert_allclose(b.vectors, a.vectors, rtol=0, atol=ATOL)
+        np.testing.assert_array_equal(b.n_tokens, a.n_tokens)
+        np.testing.assert_array_equal(b.truncated, a.truncated)
+        assert b.token_counts == a.token_counts
+        assert all(list(x) == list(y) for x, y in zip(b.token_counts, a.token_counts))  # same key order
+
+
+def test_ray_merged_topk_and_histograms_equal_full_matrix_computations(both, texts):
+    _, _, merged, _, runner = both
+    n_ties = 0
+    for name in texts:
+        m = merged[name]
+        for (layer, pooling), got in m.topk.items():
+            x = m.encoded.vectors[layer, list(runner.poolings).index(pooling)]
+            for g, w in zip(got, neuron_extremes(x, K)):
+                np.testing.assert_array_equal(g, w)
+            lo, hi, counts = m.histograms[(layer, pooling)]
+            for g, w in zip((lo, hi, counts), value_histograms(x)):
+                assert g.dtype == w.dtype
+                np.testing.assert_array_equal(g, w)
+            n_ties += int((np.diff(got[1], axis=0) == 0).sum())
+    assert n_ties > 0  # the planted duplicates did tie inside some top-k
+
+
+def test_ray_warehouse_tables_equal_local_ones(both, texts, tmp_path):
+    """The four extract tables written both ways: equal, vec within ATOL, neuron_topk ids equal where the
+    local values are separated by more than ATOL (closer pairs may swap order between engines)."""
+    import warehouse
+    from pipeline.engines.ray_engine import write_merged
+    from pipeline.stages.extract import write_extraction
+
+    local, _, merged, _, runner = both
+    cons = {}
+    for which in ("local", "ray"):
+        con = warehouse.connect_for_writing(tmp_path / f"{which}.duckdb")
+        warehouse.create_schema(con)
+        for name in texts:
+            if which == "local":
+                write_extraction(con, runner, name, local[name], K)
+            else:
+                write_merged(con, runner.run_id, name, merged[name])
+        cons[which] = con
+    order = {"activations": "run_id, dataset, layer, pooling, sentence_id",
+             "sentence_lengths": "run_id, dataset, sentence_id",
+             "sentence_tokens": "run_id, dataset, sentence_id, token",
+             "neuron_topk": "run_id, dataset, layer, pooling, unit, side"}
+    for table, keys in order.items():
+        a = cons["local"].execute(f"select * from {table} order by {keys}").df()
+        b = cons["ray"].execute(f"select * from {table} order by {keys}").df()
+        assert len(a) == len(b) > 0, table
+        float_cols = {"activations": ["vec"], "neuron_topk": ["vals", "sentence_ids"]}.get(table, [])
+        exact = [c for c in a.columns if c not in float_cols]
+        assert a[exact].equals(b[exact]), table
+        if table == "activations":
+            np.testing.assert_allclose(np.stack(b["vec"]), np.stack(a["vec"]), rtol=0, atol=ATOL)
+        if table == "neuron_topk":
+            va, vb = np.stack(a["vals"]), np.stack(b["vals"])
+            np.testing.assert_allclose(vb, va, rtol=0, atol=ATOL)
+            ia, ib = np.stack(a["sentence_ids"]), np.stack(b["sentence_ids"])
+            # A rank whose value is within ATOL of a neighbour's is a near-tie that float error may reorder,
+            # unless both engines tie exactly there (layer 0's [CLS] is the same vector for every sentence):
+            # then the tie rule decides, and must decide the same. Every other rank must hold the same
+            # sentence. Repeated texts (dups, and the pairs premises, each used three times) are left out
+            # here: in differently padded batches they tie exactly in one engine and are an ulp apart in the
+            # other (their ties are checked against neuron_extremes in the test above).
+            gap, gap_ray = np.abs(np.diff(va, axis=1)), np.abs(np.diff(vb, axis=1))
+            near = (gap <= ATOL) & ~((gap == 0) & (gap_ray == 0))
+            clear = np.ones_like(va, dtype=bool)
+            clear[:, 1:] &= ~near
+            clear[:, :-1] &= ~near
+            for name, t in texts.items():
+                repeated = [i for i, x in enumerate(t) if t.count(x) > 1]
+                rows = (a["dataset"] == name).to_numpy()
+                clear[rows] &= ~np.isin(ia[rows], repeated)
+            assert clear.mean() > 0.4
+            np.testing.assert_array_equal(ib[clear], ia[clear])
+    for con in cons.values():
+        con.close()
+
+
+def test_missing_and_corrupt_shard_errors(both, tmp_path):
+    import shutil
+
+    from pipeline.engines.ray_engine import merge_shards
+
+    _, manifest, _, shard_dir, _ = both
+    copy = tmp_path / "shards"
+    shutil.copytree(shard_dir, copy)
+    victim = manifest["shards"][2]["file"]
+    (copy / victim).unlink()
+    with pytest.raises(PipelineError, match=rf"--ray-shards .*shard {victim} is missing") as e:
+        merge_shards(copy)
+    assert "\n" not in str(e.value)
+    (copy / victim).write_bytes(b"PAR1 not really")
+    with pytest.raises(PipelineError, match=rf"--ray-shards .*shard {victim} is corrupt"):
+        merge_shards(copy)
+    (copy / "manifest.json").unlink()  # what a killed run leaves
+    with pytest.raises(PipelineError, match="no manifest.json"):
+        merge_shards(copy)
+
+
+def test_actor_error_reaches_the_driver_as_one_line(ray_cluster, tmp_path):
+    from pipeline.config import ModelSpec
+    from pipeline.engines.ray_engine import extract_with_ray
+
+    bad = ModelSpec("bad", "transformer", str(tmp_path / "no-such-model"))
+    with pytest.raises(PipelineError, match="no-such-model"):
+        extract_with_ray(bad, {"d": ["a text"]}, tmp_path / "s", k=2, num_actors=1, progress=False)
+    assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_unreachable_address_is_one_line_naming_the_setting():
+    """In a fresh interpreter: this module's cluster is already initialised here (and "auto" would find it)."""
+    code = ("from pipeline.engines.ray_engine import connect\n"
+            "from pipeline.errors import PipelineError\n"
+            "for address in ('127.0.0.1:9', 'ray://127.0.0.1:9', 'no-port'):\n"
+            "    try:\n        connect(address)\n    except PipelineError as e:\n        print('ERR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ERR")]
+    assert len(lines) == 3, (out.stdout, out.stderr[-2000:])
+    assert lines[0] == "ERR --address '127.0.0.1:9': could not connect to a Ray cluster (Connection refused)"
+    assert lines[1] == "ERR --address 'ray://127.0.0.1:9': could not connect to a Ray cluster (Connection refused)"
+    assert lines[2] == "ERR --address 'no-port': expected auto, host:port or ray://host:port"

@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM ?= false
 run: install fetch demo serve
 
 # torch first and pinned: an unpinned torch pulled in by another package would bring gigabytes of CUDA.
-$(BIN)/.installed: requirements.txt pipeline/requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt pipeline/requirements.txt pipeline/requirements-ray.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel
 	$(BIN)/python -m pip install --quiet torch==2.13.0

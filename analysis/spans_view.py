@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.spans import (StateBlock, char_span_units, find_occurrences, match_context, matched_words, pca_2d,
+from analysis.numerics import pca_2d
+from analysis.spans import (StateBlock, char_span_units, find_occurrences, match_context, matched_words,
                             phrase_vector)
 
 HEATMAP_ROWS = 60  # units drawn in the heatmap; the table has them all

@@ -1,12 +1,12 @@
 """Nearest sentences: the k stored sentences closest by cosine to a stored sentence (or typed text), per dataset."""
 import streamlit as st
 
-from ui import charts, data
+from ui import charts, data, url
 from ui import neighbours_model as nm
 from ui.db import connection
-from ui.direction import url_int
 from ui.links import neighbour_columns, with_neighbour_links
-from ui.selection import select_run, set_params
+from ui.selection import select_run
+from ui.url import set_params
 from ui.tables import table
 
 st.title("Nearest sentences")
@@ -25,7 +25,7 @@ c1, c2 = st.columns([4, 1])
 wanted = [d for d in qp.get("within", "").split(",") if d in all_ds] or all_ds
 datasets = c1.multiselect("Neighbours from the datasets", all_ds, default=wanted, key="nn_within")
 with c2:
-    k = url_int("k", "k", 10, 1, 100, key="nn_k")
+    k = url.number_input("k", "k", 10, 1, 100, key="nn_k")
 if not datasets:
     st.info("Choose at least one dataset to search.")
     st.stop()
@@ -39,7 +39,7 @@ if not live:
     st.caption(nm.LIVE_MISSING)
 
 if mode == "stored":
-    qp.pop("text", None)
+    set_params(text=None)
     with st.expander("Find a sentence by its words", expanded=False):
         pattern = st.text_input("Words (any case)", key="nn_find", placeholder="e.g. river")
         if pattern.strip():

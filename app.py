@@ -16,4 +16,5 @@ st.navigation([
     st.Page("views/spans.py", title="Span match", icon="🔦", url_path="spans"),
     st.Page("views/sentiment.py", title="Sentiment neuron", icon="💬", url_path="sentiment"),
     st.Page("views/attention.py", title="Attention clusters", icon="🧩", url_path="attention"),
-]).run()
+], expanded=True).run()  # expanded: past 10 pages the menu would hide the rest behind "View more"
+

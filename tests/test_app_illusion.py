@@ -9,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 import warehouse
 from analysis.illusion import illusion_scores
+from analysis.illusion_null import illusion_null_scores, null_summary
+from warehouse import queries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,21 +25,53 @@ def _layer(path, layer=2, pooling="cls"):
 
 
 def test_illusion_page_ranks_every_neuron(monkeypatch, small_warehouse):
+    """k = 3 is not the stored view: the page computes both scores, which must equal the analysis functions on
+    the stored vectors; the headline is null_summary's verdict; the tables rank by z against random
+    directions."""
     monkeypatch.setenv("ILLUSION_WAREHOUSE", str(small_warehouse))
     at = AppTest.from_file(str(ROOT / "views" / "illusion.py"), default_timeout=60)
     at.query_params["k"] = "3"
     at.run()
     assert not at.exception
     x, df = _layer(small_warehouse)
-    expected = illusion_scores(x, df["dataset"].to_numpy(), k=3)
-    shown = at.dataframe[-1].value  # the full table
+    ds = df["dataset"].to_numpy()
+    expected = illusion_scores(x, ds, k=3)
+    null_frame, null = illusion_null_scores(x, ds, k=3)
+    shown = at.dataframe[-1].value.sort_values("unit")  # the full table
     assert len(shown) == 32
-    np.testing.assert_allclose(shown.sort_values("unit")["robustness"], expected["robustness"], rtol=1e-5)
-    robust = at.dataframe[0].value
-    assert robust["unit"].tolist() == expected.nlargest(15, "robustness")["unit"].tolist()
-    link = urlparse(robust["explore"].iloc[0])
+    np.testing.assert_allclose(shown["robustness"], expected["robustness"], rtol=1e-5)
+    for ours, theirs in (("z_null", "z"), ("percentile", "percentile"), ("p_value", "p_value"),
+                         ("q_value", "q_value")):
+        np.testing.assert_allclose(shown[ours], null_frame[theirs], rtol=1e-9, equal_nan=True)
+    verdict = null_summary(null_frame, int(np.isfinite(null).sum()))["verdict"]
+    assert at.subheader[0].value.lower() == verdict.lower() + "."
+    top = at.dataframe[0].value
+    assert top["unit"].tolist() == null_frame.nlargest(15, "z")["unit"].tolist()
+    link = urlparse(top["explore"].iloc[0])
     params = parse_qs(link.query)
-    assert link.path == "/drift" and params["unit"] == [str(robust["unit"].iloc[0])] and params["k"] == ["3"]
+    assert link.path == "/drift" and params["unit"] == [str(top["unit"].iloc[0])] and params["k"] == ["3"]
+
+
+def test_illusion_page_reads_the_stored_null_at_the_default_view(monkeypatch, small_warehouse):
+    """At the stored view (every dataset, k = 10) the page shows the build's null, and a stricter q cannot
+    pass more neurons."""
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(small_warehouse))
+    con = warehouse.connect_read_only(small_warehouse)
+    stored = queries.stored_illusion_null_scores(con, "tiny", 2, "cls", 10)
+    con.close()
+    assert len(stored) == 32 and stored["n_null"].iloc[0] == 1000
+    at = AppTest.from_file(str(ROOT / "views" / "illusion.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    shown = at.dataframe[-1].value.sort_values("unit")
+    np.testing.assert_allclose(shown["q_value"], stored["q_value"], rtol=1e-12, equal_nan=True)
+    passes = {}
+    for q in ("0.1", "0.01"):
+        at.selectbox(key="ill_q").set_value(float(q)).run()
+        assert not at.exception and at.query_params["q"] == q
+        passes[q] = int(at.subheader[0].value.split(" of ")[0])
+        assert passes[q] == int((stored["q_value"] <= float(q)).sum())
+    assert passes["0.01"] <= passes["0.1"]
 
 
 def test_illusion_page_needs_two_datasets(monkeypatch, small_warehouse):

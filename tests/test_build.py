@@ -450,17 +450,18 @@ def test_build_replaces_a_warehouse_of_unknown_version(cfg_for, tmp_path):
 V4_TABLES = {"neuron_histograms": "histograms", "random_sentences": "histograms", "sentence_distances": "distances"}
 V5_TABLES = {"illusion_scores": "layer_scores", "neuron_locality": "layer_scores", "monotonic_tokens": "layer_scores",
              "token_directions": "layer_scores"}
+V6_TABLES = {"illusion_null_scores": "illusion_null", "illusion_null": "illusion_null"}
 
 
-@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("version", [3, 4, 5])
 def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path, version):
     """Version 4 only added neuron_histograms, random_sentences and sentence_distances, version 5 the layer
-    scores: a build over an older file copies its extraction and computes those; the dashboard itself refuses
+    scores, version 6 the direction null: a build over an older file copies its extraction and computes those; the dashboard itself refuses
     the older file."""
     cfg = cfg_for("questions", "news")
     build(cfg, **QUIET)
     target = tmp_path / "w.duckdb"
-    tables = ("neuron_histograms", "illusion_scores", "token_directions")
+    tables = ("neuron_histograms", "illusion_scores", "token_directions", "illusion_null_scores")
 
     def frames():
         con = duckdb.connect(str(target), read_only=True)
@@ -470,7 +471,7 @@ def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path,
             con.close()
 
     before = frames()
-    missing = V5_TABLES | (V4_TABLES if version == 3 else {})
+    missing = V6_TABLES | (V5_TABLES if version <= 4 else {}) | (V4_TABLES if version == 3 else {})
     con = duckdb.connect(str(target))
     for table in missing:
         con.execute(f"drop table {table}")
@@ -484,8 +485,10 @@ def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path,
     assert sorted(report.reused) == ["tiny/news", "tiny/questions"] and report.computed == []
     assert all(report.stages[s] == {"tiny": "computed"} for s in stages)
     assert report.stages["separability"] == {"tiny": "reused"}
-    if version == 4:
+    if version >= 4:
         assert report.stages["histograms"] == {"tiny": "reused"}
-    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "5"
+    if version == 5:
+        assert report.stages["layer_scores"] == {"tiny": "reused"}
+    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "6"
     for old, new in zip(before, frames()):  # NaN where a centroid has no direction: compared as equal
         pd.testing.assert_frame_equal(new, old)

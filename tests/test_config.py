@@ -312,3 +312,15 @@ def test_section_values_are_checked():
     with pytest.raises(PipelineError, match="anisotropy.enabled must be true or false"):
         make_config(datasets=[DatasetSpec("a", "file", "x.csv")], models=[ModelSpec("m", "transformer", "x")],
                     anisotropy={"enabled": "yes"})
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"directions": 1}, r"illusion_null.directions must be an integer >= 2, got 1"),
+    ({"kind": "uniform"}, r"illusion_null.kind must be one of gaussian, rotation, got 'uniform'"),
+    ({"seed": -1}, r"illusion_null.seed must be an integer >= 0, got -1"),
+])
+def test_illusion_null_settings_are_checked(section, message):
+    with pytest.raises(PipelineError, match=message) as e:
+        make_config(datasets=[DatasetSpec("a", "file", "x.csv")], models=[ModelSpec("m", "transformer", "x")],
+                    illusion_null=section)
+    assert "\n" not in str(e.value) and str(e.value).count("config:") == 1

@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 import warehouse
 from analysis.illusion import illusion_scores
+from analysis.illusion_null import illusion_null_scores, null_consistency
 from analysis.locality import locality_all_neurons
 from analysis.monotonicity import frequent_tokens, monotonic_direction, quintile_counts, token_matrix
 from pipeline.stages import layer_scores
@@ -67,6 +68,33 @@ def test_stored_scores_equal_the_analysis_on_the_stored_vectors(scored):
     assert queries.stored_illusion_scores(con, "tiny", 0, "mean", K + 1).empty
     assert queries.stored_locality(con, "tiny", 0, "mean", names[0], K + 1) is None
     assert queries.stored_monotonicity(con, "tiny", 0, "mean", MIN_COUNT + 1) is None
+    con.close()
+
+
+def test_stored_null_equals_the_analysis_on_the_stored_vectors(scored):
+    """The illusion_null stage (k = the patched DEFAULT_K, 1,000 Gaussian directions, seed 0): per neuron and per
+    random direction, what analysis.illusion_null gives on the stored vectors."""
+    con = warehouse.connect_read_only(scored)
+    names = [r[0] for r in con.execute("select dataset from datasets order by dataset").fetchall()]
+    scored_layers = nan_layers = 0
+    for layer, pooling in layers(con):
+        x, keys = queries.layer_matrix(con, "tiny", layer, pooling, names)
+        ds = keys["dataset"].to_numpy()
+        null = null_consistency(x, ds, 1000, "gaussian", K, 0)
+        got = queries.stored_illusion_null_scores(con, "tiny", layer, pooling, K)
+        assert got["unit"].tolist() == list(range(x.shape[1])) and set(got["null_kind"]) == {"gaussian"}
+        assert got["n_null"].iloc[0] == np.isfinite(null).sum() and got["seed"].iloc[0] == 0
+        np.testing.assert_allclose(queries.stored_illusion_null(con, "tiny", layer, pooling, K, "gaussian"), null,
+                                   rtol=1e-12, equal_nan=True)
+        if np.isfinite(null).sum() < 2:  # [CLS] at the embedding output: one vector for every sentence
+            assert got[["z", "p_value", "q_value"]].isna().all().all()
+            nan_layers += 1
+            continue
+        want, _ = illusion_null_scores(x, ds, k=K, n_null=1000, kind="gaussian", seed=0)
+        for col in ("consistency", "z", "percentile", "p_value", "q_value"):
+            np.testing.assert_allclose(got[col], want[col], rtol=1e-9, atol=1e-12, equal_nan=True)
+        scored_layers += 1
+    assert scored_layers >= 4 and nan_layers <= 1
     con.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import streamlit as st
 
 from analysis.illusion import illusion_scores
@@ -90,6 +91,44 @@ def illusion(run_id: str, layer: int, pooling: str, datasets: list[str], k: int)
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _stored_illusion(ident: tuple, run_id: str, layer: int, pooling: str, k: int):
     return queries.stored_illusion_scores(connection(), run_id, layer, pooling, k)
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring every neuron against 1,000 random directions…")
+def _illusion_null(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int):
+    from analysis.illusion_null import illusion_null_scores
+
+    x, keys = _layer(ident, run_id, layer, pooling, datasets)
+    ds = keys["dataset"].to_numpy()
+    if len(set(ds)) < 2:
+        return None
+    scores, null = illusion_null_scores(x, ds, k=k)
+    return scores.assign(null_kind="gaussian", n_null=int(np.isfinite(null).sum()), seed=0), null
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _stored_illusion_null(ident: tuple, run_id: str, layer: int, pooling: str, k: int):
+    scores = queries.stored_illusion_null_scores(connection(), run_id, layer, pooling, k)
+    if not len(scores):
+        return None
+    kind = scores["null_kind"].iloc[0]  # the build stores one kind
+    scores = scores[scores["null_kind"] == kind].reset_index(drop=True)
+    return scores, queries.stored_illusion_null(connection(), run_id, layer, pooling, k, kind)
+
+
+def illusion_null(run_id: str, layer: int, pooling: str, datasets: list[str], k: int):
+    """(scores, null): every neuron against random directions (analysis.illusion_null.null_scores' columns plus
+    null_kind, n_null, seed; the random directions' consistency [n]), the build's stored null when it covers
+    this view, else computed here with the stage's defaults (1,000 Gaussian directions, seed 0). None when the
+    null cannot be drawn (fewer than 2 datasets with vectors, or too few finite random consistencies).
+    Shared: do not modify."""
+    if set(datasets) == set(meta("datasets", run_id)["dataset"]):
+        stored = _stored_illusion_null(identity(), run_id, layer, pooling, k)
+        if stored is not None:
+            return stored
+    try:
+        return _illusion_null(identity(), run_id, layer, pooling, tuple(datasets), k)
+    except ValueError:  # the null has fewer than 2 finite values: no direction keeps a centroid
+        return None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -1,18 +1,17 @@
-"""Illusion score: which neurons' top sentences agree across datasets, and which only seem to mean something."""
-import urllib.parse
-
-import altair as alt
+"""Illusion score: which neurons' top sentences agree across datasets more than random directions' do."""
 import streamlit as st
 
-from ui import charts, data
+from ui import charts, url
+from ui import illusion_model as im
+from ui import data
 from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_run
 from ui.tables import table
 
 st.title("Illusion score")
-st.caption("One number per neuron: do its top sentences in different datasets lie in the same region of the "
-           "layer's space, more than random sentences of those datasets do?")
+st.caption("Do a neuron's top sentences in different datasets lie in the same region of the layer's space, more "
+           "than the top sentences of a direction chosen at random do?")
 
 con = connection()
 sel = select_run(con)
@@ -21,47 +20,57 @@ datasets, k = select_datasets_and_k(all_ds, key="ill_k")
 if len(datasets) < 2:
     st.info("The illusion score compares datasets: choose at least two.")
     st.stop()
+alpha = url.selectbox("False discovery rate q", im.LEVELS, "q", key="ill_q", where=st.sidebar, default=1)
 
 with st.expander("Definition", expanded=False):
     st.markdown(
         f"""
-For neuron *u* and each dataset *D*, take the top-{k} sentences of *D* by activation of *u* (ties to the lower
-sentence id) and their centroid *c_D(u)* in the layer's full space, after centring the space (the mean of all
-sentences is subtracted: contextual embeddings share a large offset).
+For a direction *v* of the layer and each dataset *D*, take the top-{k} sentences of *D* by their projection on
+*v* (for neuron *u*, its activation; ties to the lower sentence id) and their centroid *c_D(v)* in the layer's
+full space, after centring (the mean of all sentences is subtracted), with *v* itself projected out: the top set
+is high along *v* by construction.
 
-- **consistency(u)**: the mean over all pairs of datasets of the cosine between *c_A(u)* and *c_B(u)*, computed
-  over every coordinate except *u* itself (the top set of *u* is high on *u* by construction).
-- **baseline(u)**: the same statistic for {k} sentences drawn at random from each dataset, 20 seeded draws.
-- **robustness(u)** = (consistency − baseline mean) / baseline std, a z-score. High: the neuron's top sentences
-  of every dataset point to the same region (its meaning is more likely to transfer). Low: they agree no more
-  than random sentences do (an illusion candidate).
-
-Selecting sentences by one direction also selects the coordinates correlated with it, so on a real model most
-neurons score above 0; read the ranking, not the sign.
+- **consistency(v)**: the mean over all pairs of datasets of the cosine between *c_A(v)* and *c_B(v)*.
+- **Against random directions** (the headline): the same statistic for seeded random unit directions of the
+  same layer. *percentile*: the share of random directions a neuron beats; *z_null* = (consistency − their
+  mean) / their std; *p_value* = (1 + #random ≥ consistency) / (1 + #random); *q_value*: Benjamini-Hochberg
+  across the layer's neurons. A neuron passes when q_value ≤ q.
+- **Against random sentences** (*robustness*, the earlier score): the same statistic for {k} sentences drawn at
+  random from each dataset, 20 seeded draws, as a z-score. Selecting on any direction also selects the
+  coordinates correlated with it, so nearly every neuron beats random sentences: it cannot name an illusion.
 """)
 
-scores = data.illusion(sel.run_id, sel.layer, sel.pooling, datasets, k)
-base = {"run": sel.run_id, "layer": sel.layer, "pooling": sel.pooling, "ds": ",".join(datasets), "k": k}
-scores = scores.assign(explore=[f"/drift?{urllib.parse.urlencode({**base, 'unit': int(u)})}"
-                                for u in scores["unit"]])
+tab, null, info = im.scores(sel, datasets, k)
+where = f"layer {sel.layer} ({sel.layer_name}), {sel.pooling}, over {', '.join(datasets)}"
+if info is None:
+    st.warning("No random direction of this layer keeps a top-set centroid once its own direction is projected "
+               "out (every vector points the same way, as [CLS] does at the embedding output): the direction "
+               "null cannot be drawn here, so only the sentence baseline is shown.")
+    rank_by = "robustness"
+else:
+    s = im.summary(tab, info, alpha)
+    st.subheader(s["verdict"][0].upper() + s["verdict"][1:] + ".")
+    st.caption(f"{where}; {info['n_null']:,} {info['kind']} random directions (seed {info['seed']}). The "
+               f"smallest p-value they allow is {s['p_floor']:.4f}, so at least {s['min_joint_pass']} neurons "
+               f"must pass together for any to pass at q = {alpha:g}.")
+    charts.show(im.distribution_chart, (), {"dist": im.distributions(tab, null)}, width="stretch")
+    st.caption("The neurons' consistency and the random directions', each as a share of its own count. A "
+               "neuron to the right of the grey mass agrees across datasets more than a blind direction does.")
+    rank_by = "z_null"
 
-
-def robustness_chart():
-    return alt.Chart(alt.NamedData("scores")).mark_bar().encode(
-        x=alt.X("robustness:Q", bin=alt.Bin(maxbins=40), title="robustness (z-score vs random sets)"),
-        y=alt.Y("count():Q", title="neurons"),
-    ).properties(height=200)
-
-
-charts.show(robustness_chart, (), {"scores": scores[["robustness"]]}, width="stretch")
-st.caption(f"{len(scores)} neurons of layer {sel.layer} ({sel.layer_name}), {sel.pooling}, over "
-           f"{', '.join(datasets)}; median robustness {scores['robustness'].median():.1f}.")
-link = {"explore": st.column_config.LinkColumn("explorer", display_text="open")}
+link = {"explore": st.column_config.LinkColumn("explorer", display_text="open"),
+        "robustness": st.column_config.NumberColumn("z vs random sentences", format="%.1f"),
+        "z_null": st.column_config.NumberColumn("z vs random directions", format="%.2f")}
+top, bottom = im.ranked(tab, rank_by)
 left, right = st.columns(2)
 with left:
-    st.markdown("**Most robust neurons**")
-    st.dataframe(scores.nlargest(15, "robustness"), hide_index=True, column_config=link, key="ill_robust")
+    st.markdown("**Most consistent neurons**")
+    table(top, "illusion_most_consistent", key="ill_robust", column_config=link)
 with right:
     st.markdown("**Most illusory neurons**")
-    st.dataframe(scores.nsmallest(15, "robustness"), hide_index=True, column_config=link, key="ill_illusory")
-table(scores, "illusion_scores", key="ill_all", column_config=link)
+    table(bottom, "illusion_most_illusory", key="ill_illusory", column_config=link)
+
+with st.expander("Against random sentences (the earlier score)", expanded=False):
+    charts.show(im.robustness_chart, (), {"scores": tab[["robustness"]]}, width="stretch")
+    st.caption(f"{len(tab)} neurons of {where}; median robustness {tab['robustness'].median():.1f}.")
+table(tab, "illusion_scores", key="ill_all", column_config=link)

@@ -130,6 +130,19 @@ def stored_illusion_scores(con, run_id: str, layer: int, pooling: str, k: int) -
     return run(con, "stored_illusion_scores", run_id=run_id, layer=layer, pooling=pooling, k=k)
 
 
+def stored_illusion_null_scores(con, run_id: str, layer: int, pooling: str, k: int) -> pd.DataFrame:
+    """unit, consistency, null_mean, null_std, z, percentile, p_value, q_value, null_kind, n_null (the finite
+    random consistencies), seed: the build's direction null over all the run's datasets (the illusion_null
+    stage); empty when the build stored none for this k."""
+    return run(con, "stored_illusion_null_scores", run_id=run_id, layer=layer, pooling=pooling, k=k)
+
+
+def stored_illusion_null(con, run_id: str, layer: int, pooling: str, k: int, null_kind: str):
+    """float64 [n] the stored random directions' consistency (NaN kept), in direction order."""
+    df = run(con, "stored_illusion_null", run_id=run_id, layer=layer, pooling=pooling, k=k, null_kind=null_kind)
+    return df["consistency"].to_numpy(dtype="float64")
+
+
 def stored_locality(con, run_id: str, layer: int, pooling: str, dataset: str, k: int):
     """float64 [H] locality L by unit, or None when the build stored none for this dataset and k."""
     df = run(con, "stored_locality", run_id=run_id, layer=layer, pooling=pooling, dataset=dataset, k=k)
@@ -227,7 +240,7 @@ def umap_points(con, run_id: str, pooling: str) -> pd.DataFrame:
     return run(con, "umap_points", run_id=run_id, pooling=pooling)
 
 
-# --- anisotropy (issue 4) ---
+# Anisotropy
 def anisotropy_layers(con, run_id: str) -> pd.DataFrame:
     return run(con, "anisotropy_layers", run_id=run_id)
 
@@ -264,10 +277,9 @@ def anisotropy_static_across(con, run_id: str, dataset: str, k: int = 20) -> pd.
 
 def anisotropy_contexts_of_words(con, run_id: str, sample: str, words: Sequence[str]) -> pd.DataFrame:
     return run(con, "anisotropy_contexts_of_words", run_id=run_id, sample=sample, words=[str(w) for w in words])
-# --- end anisotropy ---
 
 
-# --- span match / token_states (issue 7) ---
+# Span match / token_states
 def span_layers(con) -> pd.DataFrame:
     """Every (run, layer) with stored token states: n_sentences, n_steps, dtypes, bytes_per_step, max_error."""
     return run(con, "spans_layers")
@@ -294,10 +306,9 @@ def span_state_rows(con, run_id: str, layer: int) -> dict:
     order = pc.sort_indices(table, sort_keys=[("dataset", "ascending"), ("sentence_id", "ascending")])
     table = table.take(order)
     return {name: table.column(name).to_pylist() for name in table.column_names}
-# --- end span match ---
 
 
-# --- sentiment (issue 5) ---
+# Sentiment
 def sentiment_runs(con) -> pd.DataFrame:
     return run(con, "sentiment_runs")
 
@@ -324,10 +335,9 @@ def sentiment_subsets(con, run_id: str, dataset: str, feature: str, penalty: str
 
 def sentiment_predictions(con, run_id: str, dataset: str, penalty: str) -> pd.DataFrame:
     return run(con, "sentiment_predictions", run_id=run_id, dataset=dataset, penalty=penalty)
-# --- end sentiment ---
 
 
-# --- attention (issue 6) ---
+# Attention
 def attention_runs(con) -> pd.DataFrame:
     return run(con, "attention_runs")
 
@@ -354,10 +364,9 @@ def attention_tests(con, run_id: str, dataset: str) -> pd.DataFrame:
 
 def attention_heads(con, run_id: str) -> pd.DataFrame:
     return run(con, "attention_heads", run_id=run_id)
-# --- end attention ---
 
 
-# --- nearest sentences (issue 22 part 2) ---
+# Nearest sentences
 def nearest_sentences(con, run_id: str, layer: int, pooling: str, dataset: str, sentence_id: int,
                       datasets: Sequence[str], k: int = 10) -> pd.DataFrame:
     """The k nearest sentences by cosine to the stored sentence (dataset, sentence_id), per chosen dataset, the
@@ -377,7 +386,6 @@ def run_spec(con, run_id: str) -> dict | None:
     """{run_id, model_kind, model_path, spec_json} of one run (what re-runs its model on new text), or None."""
     df = run(con, "nearest_run_spec", run_id=run_id)
     return df.iloc[0].to_dict() if len(df) else None
-# --- end nearest sentences ---
 
 
 def table_names(con) -> list[str]:

@@ -56,6 +56,11 @@ select dataset, rank, value, text from top join sentences using (dataset, senten
 """
 
 
+def _or(items: list[str]) -> str:
+    """["3", "4", "5"] -> "3, 4 or 5"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
 def _cell(text: str | None) -> str:
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
@@ -115,8 +120,8 @@ def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
     out = [f"# Warehouse schema (version {warehouse.SCHEMA_VERSION})", "",
            f"<!-- Generated from the schema files by `{COMMAND}`: edit those, not this. -->", "",
            INTRO.format(version=warehouse.SCHEMA_VERSION,
-                        reusable=" or ".join(str(v) for v in warehouse.REUSABLE_VERSIONS
-                                             if v != warehouse.SCHEMA_VERSION)),
+                        reusable=_or([str(v) for v in warehouse.REUSABLE_VERSIONS
+                                      if v != warehouse.SCHEMA_VERSION])),
            "## Tables", "", "| table | one row per (key) | file |", "|---|---|---|"]
     for f in files:
         for t in f.tables:

@@ -43,6 +43,7 @@ RUN_STAGES = (
     "histograms",       # the drift page's per-neuron histograms and random baseline
     "distances",        # the outliers page's per-sentence mean distances
     "layer_scores",     # the illusion-score and monotonicity pages' per-neuron scores
+    "illusion_null",    # the illusion-score page's neurons against random directions
     "separability",
     "anisotropy",
     "token_states",

@@ -59,7 +59,7 @@ def word_vectors(offsets: np.ndarray, states: np.ndarray, spans: np.ndarray) -> 
     """
     weights = unit_word_weights(offsets, spans)
     n_units = (weights > 0).sum(1)
-    # matmul, not einsum: einsum's tensordot path is ~30x slower when BLAS threads contend for the cores
+    # matmul, not einsum: einsum's tensordot path degrades badly when BLAS threads contend for the cores
     return np.matmul(weights[None], np.asarray(states, dtype=np.float32)), n_units
 
 

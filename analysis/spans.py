@@ -71,7 +71,7 @@ class StateBlock:
     """Every stored step of one (run, layer): steps offsets[s]:offsets[s + 1] are sentence s of ``keys``.
 
     xt: [H, N] as stored (int8 codes, float16 or float32), unit-major: a unit's N steps are contiguous, so
-        selecting k units reads k rows instead of striding through all H (10-50x faster at N = 650k);
+        selecting k units reads k rows instead of striding through all H (much faster at large N);
         value = xt * scale.
     keys: one row per sentence in block order (dataset, sentence_id, text, starts, ends, ... as loaded).
     """
@@ -119,7 +119,7 @@ def stack_rows(blobs, n_units, dtypes, scales, keys: pd.DataFrame, hidden: int) 
 
 def _transposed(x: np.ndarray, rows: int = 1024) -> np.ndarray:
     """x.T as a contiguous array, copied ``rows`` rows at a time: each slab stays in the CPU cache, where one
-    strided copy of the whole array did not (the demo's int8 [334k, 128]: 490 ms at once, 60 ms in slabs)."""
+    strided copy of the whole array does not."""
     out = np.empty((x.shape[1], x.shape[0]), dtype=x.dtype)
     for start in range(0, x.shape[0], rows):
         out[:, start:start + rows] = x[start:start + rows].T

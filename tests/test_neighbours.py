@@ -319,3 +319,20 @@ def test_typed_text_without_the_pipeline_says_so(monkeypatch, small_warehouse):
     assert at.radio(key="nn_mode").value == "stored" and at.radio(key="nn_mode").disabled
     assert any("Typed text needs the pipeline installed" in c.value for c in at.caption)
     assert set(_tables(at)) == {f"nn_table_{d}" for d in DATASETS}
+
+
+@pytest.mark.parametrize("page, columns", [("drift.py", {"dataset", "sentence_id", "text"}),
+                                           ("outliers.py", {"count", "dataset", "sentence_id", "text"})])
+def test_sentence_lists_link_to_the_neighbours(monkeypatch, small_warehouse, page, columns):
+    """The drift page's top-k table and the outliers page's most-counted table: every row links to that
+    sentence's nearest sentences in the page's run, layer and pooling."""
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(small_warehouse))
+    at = AppTest.from_file(str(ROOT / "views" / page), default_timeout=60)
+    at.query_params.update({"run": "tiny", "layer": "1", "pooling": "mean", "k": "3"})
+    at.run()
+    assert not at.exception, at.exception
+    linked = [df.value for df in at.dataframe if "neighbours" in df.value.columns]
+    assert len(linked) == 1 and len(linked[0]) > 0 and columns <= set(linked[0].columns)
+    t = linked[0]
+    assert t["neighbours"].tolist() == [neighbours_link("tiny", 1, "mean", d, int(i))
+                                        for d, i in zip(t["dataset"], t["sentence_id"])]

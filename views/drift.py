@@ -8,6 +8,7 @@ from ui import drift_charts as ch
 from ui import drift_model as model
 from ui.db import connection
 from ui.direction import select_datasets_and_k, select_direction
+from ui.links import neighbour_table
 from ui.selection import select_run
 from ui.tables import table
 
@@ -28,7 +29,7 @@ def distribution(sel, direction, s: model.Scores, k: int) -> None:
                f"sizes do not matter); dashed: each dataset's top-{k} cut-off. {s.n_scored:,} sentences.")
 
 
-def sentences(s: model.Scores, datasets: list[str], k: int) -> None:
+def sentences(sel, s: model.Scores, datasets: list[str], k: int) -> None:
     lists = {"top": (f"Top {k}", s.top), "bottom": (f"Bottom {k}", s.bottom),
              "random": (f"{k} random sentences (the baseline)", s.random)}
     which = url.url_choice("list", list(lists), "top")
@@ -45,7 +46,7 @@ def sentences(s: model.Scores, datasets: list[str], k: int) -> None:
         for name in datasets[i::per_row]:
             col.markdown(f"**{name}**\n\n" + md.get(name, ""))
     with st.expander(f"{title} per dataset as a table"):
-        table(frame, f"drift_{which}", key=f"drift_{which}_table")
+        neighbour_table(frame, sel, f"drift_{which}", key=f"drift_{which}_table")
 
 
 def overlaps(sel, direction, s: model.Scores, datasets: list[str], k: int, dim: int) -> None:
@@ -109,6 +110,6 @@ datasets, k = select_datasets_and_k(data.meta("datasets", sel.run_id)["dataset"]
 scores = model.scores(sel, direction, datasets, k)
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
 distribution(sel, direction, scores, k)
-sentences(scores, datasets, k)
+sentences(sel, scores, datasets, k)
 overlaps(sel, direction, scores, datasets, k, dim)
 hypothesis(sel, direction, scores, datasets, k)

@@ -7,6 +7,7 @@ from ui import charts, data
 from ui import outliers_model as model
 from ui.db import connection
 from ui.direction import select_datasets_and_k
+from ui.links import neighbour_table
 from ui.selection import select_run
 from ui.tables import table
 
@@ -68,7 +69,7 @@ st.markdown("**Per dataset**")
 table(per, "outlier_shares", key="out_per")
 
 st.markdown(f"**Sentences that are top-{k} for the most neurons**")
-table(ov.most_counted(df), "topk_outliers", key="out_top")
+neighbour_table(ov.most_counted(df), sel, "topk_outliers", key="out_top")
 plot, cut, rho = ov.scatter(df, per, FRACTION)
 
 

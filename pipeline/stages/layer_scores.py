@@ -7,7 +7,7 @@ computed once, for the pages' default view:
 - token_directions and monotonic_tokens (transformer runs, which store token counts): the tokens occurring
   DEFAULT_MIN_COUNT times in every dataset, and per neuron and dataset whether each one's count rises or falls
   across the activation quintiles (analysis.monotonicity).
-Any other choice on a page (fewer datasets, another k or count) is computed there, as before.
+Any other choice on a page (fewer datasets, another k or count) is computed there.
 """
 from __future__ import annotations
 

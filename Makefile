@@ -11,7 +11,10 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: run test install fetch demo serve chromium bench clean
 
-run: install fetch demo serve
+# The dashboard is served as soon as the demo build's first steps land; the build goes on behind it and each
+# page fills in when its step lands (pipeline/first_run.py). `make demo` then `make serve` do it in turn.
+run: install fetch
+	$(BIN)/python -m pipeline.first_run --warehouse $(WAREHOUSE) --port $(PORT)
 
 # torch first and pinned: an unpinned torch pulled in by another package would bring gigabytes of CUDA.
 $(BIN)/.installed: requirements.txt pipeline/requirements.txt pipeline/requirements-ray.txt requirements-dev.txt

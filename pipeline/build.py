@@ -6,6 +6,10 @@
   matches the previous warehouse's ``stage_log`` is copied from it instead of recomputed; extraction per
   (run, dataset), every other stage per run.
 - Exclusive: a lock file next to the warehouse refuses a second concurrent build with a clear message.
+- Progressive (``publish_every``, for `make run`): the finished steps are also swapped in along the way, each
+  copy passing the contracts first, so the dashboard serves the first model's pages while the rest builds, and
+  a build stopped midway leaves its finished steps for the next one to reuse. While it runs,
+  ``<warehouse>.progress.json`` says which steps are done (see ``progress_path``; the dashboard reads it).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -186,9 +191,13 @@ class Build:
         self.report.reused = sorted({k for s in self.steps if s.per_dataset for k in s.hashes})
         return True
 
-    def write(self) -> None:
-        """Build into a temporary file next to the target and ``os.replace`` it over the target."""
+    def write(self, publish_every: float | None = None) -> None:
+        """Build into a temporary file next to the target and ``os.replace`` it over the target; with
+        ``publish_every`` (seconds), also swap in a copy of the finished steps whenever a step completes at
+        least that long after the last copy (0: after every step that computed something)."""
         tmp = self.target.with_name(f"{self.target.name}.tmp-{os.getpid()}")
+        self._tmp, self._publish_every, self._published_at = tmp, publish_every, time.time()
+        self._progress = Progress(progress_path(self.target), self.steps) if publish_every is not None else None
         # The caller holds the lock, so any other <warehouse>.tmp-* (and its .wal) is left by a killed build.
         for stale in self.target.parent.glob(f"{glob_escape(self.target.name)}.tmp-*"):
             stale.unlink(missing_ok=True)
@@ -200,8 +209,10 @@ class Build:
                 con.close()
             os.replace(tmp, self.target)
         finally:
-            for leftover in (tmp, Path(f"{tmp}.wal")):
+            for leftover in (tmp, Path(f"{tmp}.wal"), self.target.with_name(f"{self.target.name}.pub-{os.getpid()}")):
                 leftover.unlink(missing_ok=True)
+            if self._progress:
+                self._progress.close()
 
     def _fill(self, con) -> None:
         extra = self.schema_sql
@@ -211,19 +222,50 @@ class Build:
         self._insert_datasets(con)
         for spec in self.cfg.models:
             make_runner = self._runner_factory(spec)
-            for step in self.steps:
+            for i, step in enumerate(self.steps):
                 if step.spec is spec:
-                    self._run(con, step, make_runner)
-        meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
-                "config_json": self.cfg.to_json(), "config_hash": spec_hash(json.loads(self.cfg.to_json())),
-                "manifest_hash": self.manifest, "duckdb_version": duckdb.__version__}
-        con.executemany("insert into meta values (?, ?)", list(meta.items()))
+                    if self._progress:
+                        self._progress.start(i)
+                    computed = self._run(con, step, make_runner)
+                    if self._progress:
+                        self._progress.finish(i, "computed" if computed else "reused")
+                    if computed and self._publish_every is not None \
+                            and time.time() - self._published_at >= self._publish_every and i < len(self.steps) - 1:
+                        self._publish(con, extra, i + 1)
+        self._insert_meta(con, self.manifest)
         if self.prev:
             con.execute("detach old")
         bad = violations(con, extra_sql=extra)
         if bad:
             raise PipelineError("schema contracts failed: " + "; ".join(f"{n} ({k} rows)" for n, k in bad))
         con.execute("checkpoint")
+
+    def _insert_meta(self, con, manifest: str, status: str = "complete") -> None:
+        meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
+                "config_json": self.cfg.to_json(), "config_hash": spec_hash(json.loads(self.cfg.to_json())),
+                "manifest_hash": manifest, "duckdb_version": duckdb.__version__, "build_status": status}
+        con.executemany("insert into meta values (?, ?)", list(meta.items()))
+
+    def _publish(self, con, extra: list[str], done: int) -> None:
+        """Swap a copy of the steps finished so far in over the target (contracts first; a copy that fails
+        them is not published). Its manifest is not the build's, so no later build takes it as up to date;
+        its stage_log lists exactly the finished steps, which a later build reuses."""
+        status = f"partial: {done} of {len(self.steps)} steps"
+        self._insert_meta(con, f"partial-{self.manifest}", status)
+        try:
+            bad = violations(con, extra_sql=extra)
+            if bad:
+                self.log(f"not publishing the partial build: contracts failed ({', '.join(n for n, _ in bad)})")
+                return
+            con.execute("checkpoint")
+            copy = self.target.with_name(f"{self.target.name}.pub-{os.getpid()}")
+            shutil.copyfile(self._tmp, copy)
+            os.replace(copy, self.target)
+            self._published_at = time.time()
+            self.log(f"published {self.target} ({status})")
+        finally:
+            con.execute("delete from meta where key in ('built_at', 'code_version', 'config_json', 'config_hash', "
+                        "'manifest_hash', 'duckdb_version', 'build_status')")
 
     def _insert_datasets(self, con) -> None:
         now = _now()
@@ -251,8 +293,9 @@ class Build:
 
         return get
 
-    def _run(self, con, step: Step, make_runner) -> None:
-        """Copy the step's unchanged work from the previous build, compute the rest, log both."""
+    def _run(self, con, step: Step, make_runner) -> bool:
+        """Copy the step's unchanged work from the previous build, compute the rest, log both; whether
+        anything was computed."""
         name, run_id = step.stage.NAME, step.spec.run_id
         old = self.prev["hashes"] if self.prev else {}
         done = self.report.stages.setdefault(name, {})
@@ -275,7 +318,7 @@ class Build:
         if not todo:
             for table in getattr(step.stage, "RUN_TABLES", ()):
                 con.execute(f"insert into {table} select * from old.{table} where run_id = ?", [run_id])
-            return
+            return False
         datasets = [k.split("/", 1)[1] for k in todo] if step.per_dataset else list(self.loaded)
         ctx = RunContext(con=con, cfg=self.cfg, spec=step.spec, datasets=self.loaded, settings=step.settings,
                          make_runner=make_runner, log=self.log, todo=datasets)
@@ -291,15 +334,54 @@ class Build:
             done[key] = "computed"
             if step.per_dataset:
                 self.report.computed.append(key)
+        return True
 
 
-def build(cfg: BuildConfig, log=print) -> BuildReport:
+def progress_path(target) -> Path:
+    """``<warehouse>.progress.json``: written while a progressive build runs, removed when it ends."""
+    target = Path(target)
+    return target.with_name(target.name + ".progress.json")
+
+
+class Progress:
+    """The progress file of a progressive build: {pid, started_at, updated_at, steps: [{stage, run_id,
+    status: pending | running | computed | reused, seconds}]}, rewritten atomically at each step's start and
+    end."""
+
+    def __init__(self, path: Path, steps: list[Step]):
+        self.path, self.t0 = path, time.time()
+        self.steps = [{"stage": s.stage.NAME, "run_id": s.spec.run_id, "status": "pending", "seconds": None}
+                      for s in steps]
+        self._started = self.t0
+        self._write()
+
+    def start(self, i: int) -> None:
+        self.steps[i]["status"], self._started = "running", time.time()
+        self._write()
+
+    def finish(self, i: int, status: str) -> None:
+        self.steps[i].update(status=status, seconds=round(time.time() - self._started, 2))
+        self._write()
+
+    def _write(self) -> None:
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "started_at": self.t0, "updated_at": time.time(),
+                                   "steps": self.steps}))
+        os.replace(tmp, self.path)
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def build(cfg: BuildConfig, log=print, publish_every: float | None = None) -> BuildReport:
+    """Build ``cfg.warehouse``. publish_every: None (default) swaps the finished file in once, at the end; a
+    number of seconds makes the build progressive (see the module docstring)."""
     t0 = time.time()
     target = Path(cfg.warehouse)
     target.parent.mkdir(parents=True, exist_ok=True)
     with build_lock(target):
         job = Build.prepare(cfg, target, log)
         if not job.up_to_date():
-            job.write()
+            job.write(publish_every)
     job.report.seconds = time.time() - t0
     return job.report

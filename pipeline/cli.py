@@ -84,7 +84,9 @@ def cmd_build(args) -> int:
 
     cfg = config_from_args(args)
     log = (lambda *_: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    report = build(cfg, log=log)
+    if args.publish_every is not None and args.publish_every < 0:
+        raise PipelineError(f"--publish-every must be >= 0 seconds, got {args.publish_every:g}")
+    report = build(cfg, log=log, publish_every=args.publish_every)
     if report.up_to_date:
         print(f"{report.warehouse}: up to date ({len(report.reused)} run/dataset pairs unchanged)")
     else:
@@ -160,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
                         "one section per stage with settings, named after it; a wrong one lists them)")
     b.add_argument("--warehouse", help=f"output DuckDB file (default {DEFAULT_WAREHOUSE})")
     b.add_argument("--cache", help="cache folder for fetched data (default $ILLUSION_CACHE or ~/.cache/illusion-lab)")
+    b.add_argument("--publish-every", type=float, metavar="SECONDS",
+                   help="progressive build: also swap in the finished steps, at most once per SECONDS (0: after "
+                        "every step), and write <warehouse>.progress.json for the dashboard (make run does)")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_build)
     f = sub.add_parser("fetch", help="download and verify the embedded demo data and LSTM weights")

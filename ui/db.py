@@ -71,6 +71,9 @@ def connection():
     path = warehouse_path()
     _ensure_downloaded(path)
     if not path.exists():
+        from ui.progress import wait_for_file  # ui.progress reads through this module
+
+        wait_for_file(path)
         st.error(f"No warehouse at `{path}`.")
         st.markdown(f"Build one with:\n\n```\n{BUILD_COMMAND}\n```\n\nor point `ILLUSION_WAREHOUSE` at a "
                     f"built file.")

@@ -11,6 +11,7 @@ from ui import url
 from ui.db import connection
 from ui.selection import select_run
 from ui.tables import table
+from ui import progress
 
 RANK_OPTIONS = {"mev_adj": "adjusted MEV (MEV − its chance level for the word's number of contexts)",
                 "mev": "raw MEV"}
@@ -80,6 +81,7 @@ st.caption("How contextual are contextualized word representations? (Ethayarajh 
            "of one sentence are, and how alike any two random words are, the anisotropy that the adjusted "
            "metrics subtract.")
 sel = select_run(connection(), pooling=False)  # the anisotropy measures are per token: no pooling
+progress.wait_for("anisotropy", sel.run_id)
 layers = model.layers(sel.run_id)
 if layers.empty:
     st.info(f"This warehouse has no anisotropy results for run `{sel.run_id}`. Build them with "

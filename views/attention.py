@@ -9,6 +9,7 @@ from ui import attention_charts as ch
 from ui import attention_model as model
 from ui import attention_sections as sections
 from ui import charts, url
+from ui import progress
 
 FS_LABELS = {"summary": "summary features → 2-D", "autoencoder": "LSTM autoencoder (the study)"}
 EXAMPLES = {"score": "0-0.5, 4.5-5", "length": "9-15, 20-22, 60-81", "structure": "0.95-1"}
@@ -18,6 +19,7 @@ def pick():
     """The run, dataset, layer and feature-set boxes of the sidebar."""
     runs = model.runs()
     if runs.empty:
+        progress.wait_for("attention")
         st.info("This warehouse has no attention results. Build them with a transformer run, e.g. "
                 "`python -m pipeline build --config <toml with the stsb research preset>` (the attention stage runs "
                 "by default; `--set attention.per_dataset=1500`, `--set attention.ae_epochs=8`, "

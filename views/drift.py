@@ -11,6 +11,7 @@ from ui.direction import select_datasets_and_k, select_direction
 from ui.links import neighbour_table
 from ui.selection import select_run
 from ui.tables import table
+from ui import progress
 
 HYP_KINDS = {"keywords": "keywords", "regex": "regex", "labelled": "labelled sentences"}
 
@@ -104,6 +105,7 @@ st.title("Neuron drift")
 st.caption("An Interpretability Illusion for BERT (Bolukbasi et al. 2021): a neuron's top-activating sentences "
            "can show a clear pattern within each dataset and a different one on every other dataset.")
 sel = select_run(connection())
+progress.wait_for("histograms", sel.run_id)
 dim = int(sel.run["hidden_size"])
 direction = select_direction(dim)
 datasets, k = select_datasets_and_k(data.meta("datasets", sel.run_id)["dataset"].tolist(), key="drift_k")

@@ -8,6 +8,7 @@ from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_run
 from ui.tables import table
+from ui import progress
 
 st.title("Illusion score")
 st.caption("Do a neuron's top sentences in different datasets lie in the same region of the layer's space, more "
@@ -15,6 +16,7 @@ st.caption("Do a neuron's top sentences in different datasets lie in the same re
 
 con = connection()
 sel = select_run(con)
+progress.wait_for("illusion_null", sel.run_id)
 all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 datasets, k = select_datasets_and_k(all_ds, key="ill_k")
 if len(datasets) < 2:

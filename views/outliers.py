@@ -10,6 +10,7 @@ from ui.direction import select_datasets_and_k
 from ui.links import neighbour_table
 from ui.selection import select_run
 from ui.tables import table
+from ui import progress
 
 FRACTION = 0.01  # the paper's "most distant 1%"
 PAPER_SHARE = 0.48  # QQP, BERT-base, top 10 of 768 neurons
@@ -21,6 +22,7 @@ st.caption("Paper Section 5.2.2: the sentences that are top-k for many neurons a
 
 con = connection()
 sel = select_run(con)
+progress.wait_for("distances", sel.run_id)
 all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
 max_k = data.meta("stored_topk") or 50
 datasets, k = select_datasets_and_k(all_ds, key="out_k", max_k=max_k)

@@ -8,12 +8,14 @@ from ui import sentiment_sections as sections
 from ui import url
 from ui.sentiment_sections import IMDB_NOTE
 from ui.tables import details, table
+from ui import progress
 
 
 def pick():
     """The run, dataset, feature-set and penalty boxes of the sidebar."""
     runs = model.runs()
     if runs.empty:
+        progress.wait_for("sentiment")
         st.info("This warehouse has no sentiment results. The sentiment stage runs in `python -m pipeline build` when "
                 "a dataset has sentiment labels: the demo's movies, amazon, nyt and tweets (`--preset demo`), the "
                 "research presets sst2, mr and cr, or any dataset declared `label_kind=binary` "

@@ -6,6 +6,7 @@ from ui import charts
 from ui.db import connection
 from ui.selection import select_run
 from ui.tables import table
+from ui import progress
 from warehouse import queries
 
 st.title("Dataset separability")
@@ -14,6 +15,7 @@ st.caption("Hypothesis 1 of the paper: if the datasets occupy distinct regions o
 
 con = connection()
 sel = select_run(con)
+progress.wait_for("separability", sel.run_id)
 acc = queries.separability(con, sel.run_id)
 if acc.empty:
     st.info("This warehouse has no separability results for this run (it needs two or more datasets; build with "

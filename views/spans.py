@@ -9,12 +9,14 @@ from ui import spans_model as model
 from ui import spans_sections as sections
 from ui import url
 from ui.spans import md
+from ui import progress
 
 
 def pick_layer():
     """The run and layer boxes (the LSTM by default, as in LSTMVis; its last hidden stream)."""
     avail = model.layers()
     if avail.empty:
+        progress.wait_for("token_states")
         st.info("This warehouse has no token states. Build with the token_states stage enabled (the default; "
                 "`python -m pipeline build ... --set token_states.per_dataset=500`).")
         st.stop()

@@ -9,6 +9,7 @@ from ui.db import connection
 from ui.direction import select_datasets
 from ui.selection import select_run
 from ui.tables import table
+from ui import progress
 
 
 def fig6_chart():
@@ -33,6 +34,7 @@ def all_l_chart(dataset: str):
 def choose():
     """The run, datasets and token threshold."""
     sel = select_run(connection())
+    progress.wait_for("layer_scores", sel.run_id)
     if sel.run["model_kind"] != "transformer":
         st.info("Token counts are stored for transformer runs; choose one in the sidebar.")
         st.stop()

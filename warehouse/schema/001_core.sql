@@ -10,7 +10,7 @@ create table meta (
     value varchar
 );
 -- key: key
-comment on table meta is 'Facts about this file: schema_version, built_at, code_version, config_json, config_hash, manifest_hash, duckdb_version (the run manifest).';
+comment on table meta is 'Facts about this file: schema_version, built_at, code_version, config_json, config_hash, manifest_hash, duckdb_version (the run manifest), build_status (complete, or partial: k of n steps while a progressive build publishes its finished steps).';
 comment on column meta.key is 'Name of the fact, unique.';
 comment on column meta.value is 'Its value, as text (JSON for config_json).';
 

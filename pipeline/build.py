@@ -198,18 +198,24 @@ class Build:
         tmp = self.target.with_name(f"{self.target.name}.tmp-{os.getpid()}")
         self._tmp, self._publish_every, self._published_at = tmp, publish_every, time.time()
         self._progress = Progress(progress_path(self.target), self.steps) if publish_every is not None else None
-        # The caller holds the lock, so any other <warehouse>.tmp-* (and its .wal) is left by a killed build.
-        for stale in self.target.parent.glob(f"{glob_escape(self.target.name)}.tmp-*"):
-            stale.unlink(missing_ok=True)
+        # The caller holds the lock, so any other <warehouse>.{tmp,compact,pub}-* (and .wal) is left by a killed
+        # build.
+        for kind in ("tmp", "compact", "pub"):
+            for stale in self.target.parent.glob(f"{glob_escape(self.target.name)}.{kind}-*"):
+                stale.unlink(missing_ok=True)
+        compact = self.target.with_name(f"{self.target.name}.compact-{os.getpid()}")
         try:
             con = warehouse.connect_for_writing(tmp)
             try:
                 self._fill(con)
+                self.log(f"compacting {self.target.name} (a copy keeps only the blocks in use)")
+                warehouse.compact_copy(con, compact)
             finally:
                 con.close()
-            os.replace(tmp, self.target)
+            os.replace(compact, self.target)
         finally:
-            for leftover in (tmp, Path(f"{tmp}.wal"), self.target.with_name(f"{self.target.name}.pub-{os.getpid()}")):
+            for leftover in (tmp, Path(f"{tmp}.wal"), compact, Path(f"{compact}.wal"),
+                             self.target.with_name(f"{self.target.name}.pub-{os.getpid()}")):
                 leftover.unlink(missing_ok=True)
             if self._progress:
                 self._progress.close()

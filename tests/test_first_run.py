@@ -152,15 +152,15 @@ def test_make_runs_launcher_serves_while_the_build_goes_on(tmp_path, tiny_model_
         f'[[datasets]]\nname = "news"\nsource = "file"\npath = "{fixture_files["news"]}"\ntext = "sentence"\n'
         f'[[datasets]]\nname = "questions"\nsource = "file"\npath = "{fixture_files["questions"]}"\n'
         f'text = "question"\n')
-    target, port = tmp_path / "w.duckdb", _free_port()
+    target, port, log = tmp_path / "w.duckdb", _free_port(), tmp_path / "out.txt"
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.first_run", "--warehouse", str(target), "--port",
                              str(port), "--publish-every", "0", "--", "--config", str(config), "--quiet",
                              "--svm-per-dataset", "0", "--umap-per-dataset", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline, served, complete = time.time() + 120, False, False
         while time.time() < deadline and not (served and complete):
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+            assert proc.poll() is None, log.read_text()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
                     served = served or r.status == 200
@@ -173,8 +173,10 @@ def test_make_runs_launcher_serves_while_the_build_goes_on(tmp_path, tiny_model_
         con = warehouse.connect_read_only(target)
         assert con.execute("select count(*) from neuron_histograms").fetchone()[0] > 0
         con.close()
-        time.sleep(2)  # the launcher polls its build every 0.5 s: let it see the build end
+        while time.time() < deadline and "the build finished" not in log.read_text():
+            time.sleep(0.5)  # the build process exits a little after its file is complete
     finally:
         proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=60)[0].decode(errors="replace")
+        proc.wait(timeout=60)
+    out = log.read_text()
     assert proc.returncode == 130 and "serving" in out and "the build finished (exit code 0)" in out

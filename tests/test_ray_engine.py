@@ -438,3 +438,98 @@ def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
         {k: np.mean(v) for k, v in same.items()}
     for con in cons.values():
         con.close()
+
+
+def test_switching_engine_leaves_an_up_to_date_warehouse_up_to_date(cli_builds, monkeypatch, capsys):
+    """The engine is in no inputs hash nor the manifest: the local build, asked again with --engine ray, is up
+    to date, and Ray is not even joined."""
+    from pipeline.cli import main
+    from pipeline.engines import ray_engine
+
+    def no_ray(*a, **k):
+        raise AssertionError("connected to Ray for an up-to-date warehouse")
+
+    monkeypatch.setattr(ray_engine, "connect", no_ray)
+    before = cli_builds["local"].read_bytes()
+    assert main(cli_builds["args"] + ["--engine", "ray", "--address", "auto"]) == 0
+    assert "up to date (3 run/dataset pairs unchanged)" in capsys.readouterr().out
+    assert cli_builds["local"].read_bytes() == before
+
+
+def _previous_warehouse(cli_builds, tmp_path) -> tuple[Path, bytes]:
+    """A copy of the local build as the live warehouse of a new build, and its bytes."""
+    import shutil
+
+    target = tmp_path / "w.duckdb"
+    shutil.copyfile(cli_builds["local"], target)
+    return target, target.read_bytes()
+
+
+def _untouched(target: Path, before: bytes) -> None:
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["w.duckdb", "w.duckdb.lock"]  # no temp file
+
+
+def test_unreachable_address_fails_in_seconds_with_exit_code_2(cli_builds, tiny_model_dir, fixture_files,
+                                                               tmp_path):
+    """The real CLI in a fresh process (this one's Ray is initialised, so connect would not even try): a port
+    nobody listens on. Without the TCP probe ray.init retries an unreachable cluster for minutes; the
+    subprocess timeout turns that into a failure."""
+    import socket
+    import time
+
+    target, before = _previous_warehouse(cli_builds, tmp_path)
+    with socket.socket() as s:  # a free port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    # --topk 4: extraction has work to do, so the build needs Ray (an unchanged config would be up to date)
+    args = _build_args(tiny_model_dir, fixture_files, target, "--topk", "4", "--engine", "ray", "--address", address)
+    t = time.time()
+    out = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=30)
+    print(f"unreachable --address: exit {out.returncode} after {time.time() - t:.1f} s (interpreter start included)")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.splitlines() == [
+        f"error: --address '{address}': could not connect to a Ray cluster (Connection refused)"]
+    _untouched(target, before)
+
+
+def test_engine_ray_without_ray_installed_exits_2(cli_builds, tiny_model_dir, fixture_files, tmp_path, monkeypatch,
+                                                  capsys):
+    from pipeline.cli import main
+
+    target, before = _previous_warehouse(cli_builds, tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as when it is not installed
+    assert main(_build_args(tiny_model_dir, fixture_files, target, "--topk", "4", "--engine", "ray")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --engine ray: Ray is not installed (pip install -r pipeline/requirements-ray.txt)"]
+    _untouched(target, before)
+
+
+def test_shard_missing_at_merge_time_exits_2(ray_cluster, cli_builds, tiny_model_dir, fixture_files, tmp_path,
+                                             monkeypatch, capsys):
+    """A real Ray extraction (1 actor, 4 shards) whose second shard is gone before the merge, as when --ray-shards
+    is a node's local disk rather than storage the driver can read."""
+    from pipeline.cli import main
+    from pipeline.engines import ray_engine
+
+    target, before = _previous_warehouse(cli_builds, tmp_path)
+    shards = tmp_path.parent / f"{tmp_path.name}-shards"
+    real = ray_engine.extract_with_ray
+    lost = []
+
+    def extract_then_lose_a_shard(spec, texts, shard_dir, **kw):
+        manifest = real(spec, texts, shard_dir, **kw)
+        lost.append(manifest["shards"][1]["file"])
+        (Path(shard_dir) / lost[0]).unlink()
+        return manifest
+
+    monkeypatch.setattr(ray_engine, "extract_with_ray", extract_then_lose_a_shard)
+    args = _build_args(tiny_model_dir, fixture_files, target, "--topk", "4", "--engine", "ray", "--ray-actors", "1",
+                       "--ray-rows-per-shard", "16", "--ray-shards", str(shards))
+    assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: --ray-shards {shards / 'tiny'}: shard {lost[0]} is missing (listed in manifest.json; "
+                   f"run the Ray extraction again)"]
+    _untouched(target, before)

@@ -114,4 +114,4 @@ def test_schema_doc_lists_exactly_the_tables_and_columns_of_a_built_file(small_w
 def test_readme_links_to_the_schema_doc_and_stays_short():
     text = (ROOT / "README.md").read_text()
     assert "(warehouse/SCHEMA.md)" in text and "## Warehouse schema" not in text
-    assert len(text.split()) < 2500
+    assert len(text.split()) < 2600  # 2,489 before the Ray cluster section (issue 19)

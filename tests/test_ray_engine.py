@@ -2,7 +2,9 @@
 extraction as the local engine through a local Ray cluster with 2 actors.
 
 The merge tests are pure numpy and need no Ray. The Ray tests start one local cluster for the module
-(``ray.init(num_cpus=2)`` through ``ray_engine.connect``) and shut it down at the end.
+(``ray.init(num_cpus=2)`` through ``ray_engine.connect``) and shut it down at the end; the CLI tests
+(``python -m pipeline build --engine ray``) build on that cluster too: a whole tiny-model warehouse both ways,
+compared table by table, and the bad-input paths (exit code 2, the live warehouse untouched).
 """
 from __future__ import annotations
 

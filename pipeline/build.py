@@ -35,7 +35,7 @@ from pipeline.config import BuildConfig, ModelSpec, spec_hash
 from pipeline.corpora import Loaded, load_dataset
 from pipeline.errors import PipelineError
 from pipeline.models import make_runner
-from pipeline.stages import RunContext, schema_sql, stage_modules
+from pipeline.stages import FIRST, RunContext, schema_sql, stage_modules
 from pipeline.version import code_version, source_hash
 from warehouse.contracts import violations
 
@@ -191,6 +191,23 @@ class Build:
         self.report.reused = sorted({k for s in self.steps if s.per_dataset for k in s.hashes})
         return True
 
+    def todo(self, step: Step) -> list[str]:
+        """The step's stage_log keys whose inputs hash differs from the previous build's: the work to compute."""
+        old = self.prev["hashes"] if self.prev else {}
+        return [k for k, h in step.hashes.items() if old.get((step.stage.NAME, k)) != h]
+
+    def connect_engine(self) -> None:
+        """With ``--engine ray`` and extraction to compute, join (or start) the Ray cluster before anything is
+        written: an unreachable --address or a missing Ray is a one-line error within seconds, and the live
+        warehouse is not touched. Nothing to extract (every dataset reused): no Ray at all."""
+        engine = self.cfg.engine
+        if engine.kind != "ray" or not any(s.stage.NAME == FIRST and self.todo(s) for s in self.steps):
+            return
+        from pipeline.engines.ray_engine import connect
+
+        self.log(f"connecting to Ray ({engine.address or 'a new local instance'})")
+        connect(engine.address)
+
     def write(self, publish_every: float | None = None) -> None:
         """Build into a temporary file next to the target and ``os.replace`` it over the target; with
         ``publish_every`` (seconds), also swap in a copy of the finished steps whenever a step completes at
@@ -303,9 +320,8 @@ class Build:
         """Copy the step's unchanged work from the previous build, compute the rest, log both; whether
         anything was computed."""
         name, run_id = step.stage.NAME, step.spec.run_id
-        old = self.prev["hashes"] if self.prev else {}
         done = self.report.stages.setdefault(name, {})
-        todo = [k for k, h in step.hashes.items() if old.get((name, k)) != h]
+        todo = self.todo(step)
         for key in step.hashes:
             if key in todo:
                 continue
@@ -388,6 +404,7 @@ def build(cfg: BuildConfig, log=print, publish_every: float | None = None) -> Bu
     with build_lock(target):
         job = Build.prepare(cfg, target, log)
         if not job.up_to_date():
+            job.connect_engine()
             job.write(publish_every)
     job.report.seconds = time.time() - t0
     return job.report

@@ -6,8 +6,8 @@ import os
 import sys
 from dataclasses import replace
 
-from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, ModelSpec, apply_settings, default_models,
-                             load_toml, make_config, parse_dataset_arg)
+from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, EngineSpec, ModelSpec, apply_settings,
+                             default_models, load_toml, make_config, parse_dataset_arg)
 from pipeline.errors import PipelineError
 
 
@@ -75,8 +75,21 @@ def config_from_args(args) -> "BuildConfig":  # noqa: F821
     if args.svm_per_dataset is not None:
         kw["separability_per_dataset"] = args.svm_per_dataset
     kw["progress"] = not args.quiet
+    engine = _engine(kw.pop("engine", None), args)
+    if engine is not None:
+        kw["engine"] = engine
     kw = apply_settings(kw, args.set)
     return make_config(datasets=datasets, models=models, **kw)
+
+
+def _engine(base, args) -> "EngineSpec | dict | None":
+    """The TOML [engine] table (if any) with the --engine/--address/--ray-* flags given on top."""
+    flags = {"kind": args.engine, "address": args.address, "actors": args.ray_actors, "shards": args.ray_shards,
+             "rows_per_shard": args.ray_rows_per_shard}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if not flags:
+        return base
+    return {**base, **flags} if isinstance(base, dict) else EngineSpec(**flags)
 
 
 def cmd_build(args) -> int:
@@ -165,6 +178,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--publish-every", type=float, metavar="SECONDS",
                    help="progressive build: also swap in the finished steps, at most once per SECONDS (0: after "
                         "every step), and write <warehouse>.progress.json for the dashboard (make run does)")
+    b.add_argument("--engine", choices=["local", "ray"],
+                   help="where extraction runs: local (this process; the default) or ray (a Ray Data actor pool; "
+                        "pip install -r pipeline/requirements-ray.txt). The warehouse is the same either way")
+    b.add_argument("--address", help="with --engine ray: auto (the cluster on this machine), host:port or "
+                                     "ray://host:port (default: start a local Ray instance)")
+    b.add_argument("--ray-actors", type=int, help="with --engine ray: actors, one model each (default 2)")
+    b.add_argument("--ray-shards", help="with --engine ray: folder for the Parquet shards, writable by every Ray "
+                                        "node (default <warehouse>.ray-shards; removed after extraction)")
+    b.add_argument("--ray-rows-per-shard", type=int, help="with --engine ray: sentences per shard (default 512)")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_build)
     f = sub.add_parser("fetch", help="download and verify the embedded demo data and LSTM weights")

@@ -175,6 +175,53 @@ class ModelSpec:
                                 f"(device {d!r}, dtype {self.dtype!r})")
 
 
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Where extraction runs: ``local`` (this process, the default) or ``ray`` (a Ray Data actor pool,
+    pipeline/engines/ray_engine.py). Not part of the config's JSON, the manifest hash or any stage's inputs
+    hash: both engines write the same tables (tests/test_ray_engine.py), so it decides how the warehouse is
+    computed, not what it holds. The messages name the CLI flags.
+
+    address:        None (start a local Ray instance), "auto" (join the cluster on this machine), host:port or
+                    ray://host:port (checked when connecting).
+    actors:         the actor pool's size: one model per actor (one GPU each when the cluster has GPUs).
+    shards:         the folder for the Parquet shards, which every Ray node must be able to write (a shared
+                    mount on a multi-node cluster); None: ``<warehouse>.ray-shards`` next to the warehouse.
+                    A run's shards are removed once the extraction stage has stored them.
+    rows_per_shard: sentences per shard (one Ray block, one actor call).
+    """
+
+    kind: str = "local"
+    address: str | None = None
+    actors: int = 2
+    shards: str | None = None
+    rows_per_shard: int = 512
+
+    def __post_init__(self):
+        if self.kind not in ENGINES:
+            raise PipelineError(f"--engine must be one of {', '.join(ENGINES)}, got {self.kind!r}")
+        for flag, v in (("--ray-actors", self.actors), ("--ray-rows-per-shard", self.rows_per_shard)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise PipelineError(f"{flag} must be a positive integer, got {v!r}")
+        if self.address is not None and (not isinstance(self.address, str) or not self.address.strip()):
+            raise PipelineError(f"--address must be auto, host:port or ray://host:port, got {self.address!r}")
+        if self.kind != "ray":
+            given = [flag for flag, v, default in (("--address", self.address, None), ("--ray-actors", self.actors, 2),
+                                                   ("--ray-shards", self.shards, None),
+                                                   ("--ray-rows-per-shard", self.rows_per_shard, 512))
+                     if v != default]
+            if given:
+                raise PipelineError(f"{', '.join(given)}: only with --engine ray (the engine is {self.kind!r})")
+
+    def shard_dir(self, warehouse: str, run_id: str) -> Path:
+        """The folder of one run's shards."""
+        base = Path(self.shards) if self.shards else Path(f"{warehouse}.ray-shards")
+        return base / run_id
+
+
 class Sections(Mapping):
     """The stages' config sections of one BuildConfig: name -> frozen settings instance. Immutable and hashable,
     so the config stays both."""
@@ -255,6 +302,7 @@ class BuildConfig:
     separability_per_dataset: int = 1000  # sentences per dataset for the dataset-separability SVM (0: skip)
     umap_per_dataset: int = 0  # sentences per dataset in the stored UMAP of the last layer (0: skip; CLI: 500)
     progress: bool = True
+    engine: EngineSpec = EngineSpec()  # how extraction runs, not what it stores: left out of to_json
     sections: Sections = field(default_factory=_default_sections)
 
     def __post_init__(self):
@@ -272,6 +320,8 @@ class BuildConfig:
             raise PipelineError(f"config: duplicate model run_id in {runs}")
         if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
+        if not isinstance(self.engine, EngineSpec):
+            raise PipelineError(f"config: engine must be an EngineSpec, got {self.engine!r}")
         registered = dict(SECTIONS)
         for name, value in self.sections.items():
             cls = registered.get(name)
@@ -291,7 +341,7 @@ class BuildConfig:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def to_json(self) -> str:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("progress", "sections")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("progress", "engine", "sections")}
         d["datasets"] = [asdict(x) for x in self.datasets]
         d["models"] = [asdict(x) for x in self.models]
         d.update({name: asdict(section) for name, section in self.sections.items()})
@@ -383,6 +433,8 @@ def make_config(**kw) -> BuildConfig:
         raise PipelineError(f"config: unknown key(s) {', '.join(sorted(unknown))}")
     kw["datasets"] = tuple(kw.get("datasets", ()))
     kw["models"] = tuple(kw.get("models", ()))
+    if isinstance(kw.get("engine"), dict):  # a TOML [engine] table
+        kw["engine"] = _make(EngineSpec, kw["engine"], "config [engine]")
     sections = {}
     for name, cls in registered.items():
         value = kw.pop(name, cls())

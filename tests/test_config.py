@@ -324,3 +324,50 @@ def test_illusion_null_settings_are_checked(section, message):
         make_config(datasets=[DatasetSpec("a", "file", "x.csv")], models=[ModelSpec("m", "transformer", "x")],
                     illusion_null=section)
     assert "\n" not in str(e.value) and str(e.value).count("config:") == 1
+
+
+# --- The extraction engine -----------------------------------------------------------------------------------
+
+def _build(*flags):
+    return config_from_args(parser().parse_args(["build", "--dataset", "name=a,source=file,path=a.csv", "--model",
+                                                 "/m", *flags]))
+
+
+def test_engine_flags_build_an_engine_spec_that_no_hash_sees():
+    from pipeline.config import EngineSpec
+
+    local = _build()
+    ray = _build("--engine", "ray", "--address", "ray://head:10001", "--ray-actors", "4", "--ray-shards", "/shared/s",
+                 "--ray-rows-per-shard", "64")
+    assert local.engine == EngineSpec()
+    assert ray.engine == EngineSpec("ray", "ray://head:10001", 4, "/shared/s", 64)
+    # how extraction runs, not what it stores: the config JSON (and so the manifest hash) is the same
+    assert ray.to_json() == local.to_json() and '"engine"' not in ray.to_json()
+    assert ray.engine.shard_dir(ray.warehouse, "bert") == Path("/shared/s/bert")
+    assert local.engine.shard_dir("w/x.duckdb", "bert") == Path("w/x.duckdb.ray-shards/bert")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--address", "auto"], "--address: only with --engine ray (the engine is 'local')"),
+    (["--ray-actors", "3", "--ray-shards", "/s"], "--ray-actors, --ray-shards: only with --engine ray"),
+    (["--engine", "ray", "--ray-actors", "0"], "--ray-actors must be a positive integer, got 0"),
+    (["--engine", "ray", "--ray-rows-per-shard", "-5"], "--ray-rows-per-shard must be a positive integer, got -5"),
+    (["--engine", "ray", "--address", " "], "--address must be auto, host:port or ray://host:port, got ' '"),
+])
+def test_bad_engine_flags_are_one_line_naming_the_flag(flags, message):
+    with pytest.raises(PipelineError) as e:
+        _build(*flags)
+    assert str(e.value).startswith(message)
+
+
+def test_engine_from_toml_and_flags_on_top(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[engine]\nkind = "ray"\nactors = 3\n[[datasets]]\nname = "a"\nsource = "file"\npath = "x.csv"\n'
+                    '[[models]]\nrun_id = "m"\nkind = "transformer"\npath = "x"\n')
+    assert make_config(**load_toml(toml)).engine.actors == 3
+    args = parser().parse_args(["build", "--config", str(toml), "--address", "auto"])
+    engine = config_from_args(args).engine
+    assert (engine.kind, engine.address, engine.actors) == ("ray", "auto", 3)
+    toml.write_text(toml.read_text().replace("actors = 3", "actors = 3\nnodes = 2"))
+    with pytest.raises(PipelineError, match=r"config \[engine\]: unknown key\(s\) nodes"):
+        make_config(**load_toml(toml))

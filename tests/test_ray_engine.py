@@ -2,13 +2,16 @@
 extraction as the local engine through a local Ray cluster with 2 actors.
 
 The merge tests are pure numpy and need no Ray. The Ray tests start one local cluster for the module
-(``ray.init(num_cpus=2)`` through ``ray_engine.connect``) and shut it down at the end.
+(``ray.init(num_cpus=2)`` through ``ray_engine.connect``) and shut it down at the end; the CLI tests
+(``python -m pipeline build --engine ray``) build on that cluster too: a whole tiny-model warehouse both ways,
+compared table by table, and the bad-input paths (exit code 2, the live warehouse untouched).
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,3 +290,248 @@ def test_unreachable_address_is_one_line_naming_the_setting():
     assert lines[0] == "ERR --address '127.0.0.1:9': could not connect to a Ray cluster (Connection refused)"
     assert lines[1] == "ERR --address 'ray://127.0.0.1:9': could not connect to a Ray cluster (Connection refused)"
     assert lines[2] == "ERR --address 'no-port': expected auto, host:port or ray://host:port"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Through the CLI: `python -m pipeline build --engine ray`
+# ---------------------------------------------------------------------------------------------------------
+
+def _build_args(model_dir, fixture_files, warehouse_path, *extra) -> list[str]:
+    """A whole build of the three small file datasets with the tiny model (topk 5, no UMAP)."""
+    return ["build", "--model", str(model_dir), "--run-id", "tiny", "--max-length", "32", "--batch-size", "8",
+            "--dataset", f"name=questions,source=file,path={fixture_files['questions']},text=question,"
+                         f"label=difficulty,label_kind=score",
+            "--dataset", f"name=pairs,source=file,path={fixture_files['pairs']},text=premise,text_b=hypothesis,"
+                         f"label=relation,label_kind=class",
+            "--dataset", f"name=news,source=file,path={fixture_files['news']},text=sentence,label=section,"
+                         f"label_kind=class",
+            "--topk", str(K), "--umap-per-dataset", "0", "--warehouse", str(warehouse_path), "--quiet", *extra]
+
+
+# Tolerances of the whole-build comparison, where the float32 vectors differ by float summation order (the
+# batches hold different sentences, so different padding; see ATOL):
+# - stored float32 values (activations, top-k values, histogram ranges, random-draw values): ATOL;
+# - float64 statistics of those vectors (mean distances, consistencies, z-scores, ratios): measured at most
+#   2.7e-5 absolute (a robustness of 10.8) and 1.6e-4 relative; allowed |d| <= 1e-5 + 1e-4 |x|;
+# - everything else (ids, counts, labels, ranks, p-values, percentiles, clusters, stage hashes): exact.
+# Two columns bin float values (locality: histograms of dot products; neuron_histograms.counts), so an ulp can
+# move a value across a bin edge; they are checked against their own warehouse's activations instead, plus
+# most rows equal across engines (measured: every counts row; 94% of locality rows, the largest gap 0.027).
+STAT_ATOL, STAT_RTOL = 1e-5, 1e-4
+VECTOR_COLUMNS = {("activations", "vec"), ("neuron_topk", "vals"), ("neuron_histograms", "lo"),
+                  ("neuron_histograms", "hi"), ("neuron_histograms", "random_vals")}
+BINNED_COLUMNS = {("neuron_locality", "locality"), ("neuron_histograms", "counts")}
+# When a file was written, and how long a stage took: the only columns allowed to differ.
+VOLATILE = {("datasets", "loaded_at"), ("runs", "built_at"), ("stage_log", "finished_at"),
+            ("stage_log", "seconds")}
+
+
+@pytest.fixture(scope="module")
+def cli_builds(ray_cluster, tiny_model_dir, fixture_files, tmp_path_factory):
+    """The same build through the CLI on each engine: {"local": path, "ray": path, "args": build args}.
+
+    Both are built at the same path (the Ray one first, then moved), so that their configs, and so their meta
+    rows, are comparable. Ray: on the module's cluster (2 CPUs), 2 actors, 16 sentences per shard (64
+    sentences: 4 shards, most holding two datasets)."""
+    from pipeline.cli import main
+
+    d = tmp_path_factory.mktemp("cli-builds")
+    target = d / "w.duckdb"
+    args = _build_args(tiny_model_dir, fixture_files, target)
+    assert main(args + ["--engine", "ray", "--ray-actors", "2", "--ray-rows-per-shard", "16"]) == 0
+    assert not Path(f"{target}.ray-shards").exists()  # the shards are gone once stored
+    target.rename(d / "ray.duckdb")
+    assert main(args) == 0
+    return {"local": target, "ray": d / "ray.duckdb", "args": args}
+
+
+def _columns(con, table: str) -> list[tuple[str, str]]:
+    return con.execute("select column_name, data_type from information_schema.columns where table_name = ? "
+                       "order by ordinal_position", [table]).fetchall()
+
+
+def _flat(column) -> np.ndarray:
+    """A float column, scalar or list (each row's list in turn, with its length), as one float64 array."""
+    values = column.tolist()
+    if values and isinstance(values[0], (list, np.ndarray)):
+        return np.concatenate([np.r_[len(v), np.asarray(v, np.float64)] for v in values])
+    return np.asarray(values, dtype=np.float64)
+
+
+def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
+    """Every table of the two warehouses, row for row (sorted by every exact scalar column)."""
+    import duckdb
+
+    cons = {k: duckdb.connect(str(cli_builds[k]), read_only=True) for k in ("local", "ray")}
+    tables = [t for (t,) in cons["local"].execute("select table_name from information_schema.tables "
+                                                  "order by 1").fetchall()]
+    assert tables == [t for (t,) in cons["ray"].execute("select table_name from information_schema.tables "
+                                                        "order by 1").fetchall()]
+    compared = []
+    for table in tables:
+        cols = _columns(cons["local"], table)
+        assert cols == _columns(cons["ray"], table), table
+        floats = [c for c, ty in cols if ty.startswith(("FLOAT", "DOUBLE"))]
+        keys = [c for c, ty in cols if c not in floats and not ty.endswith("[]") and ty != "BLOB"]
+        a, b = (con.execute(f"select * from {table} order by {', '.join(keys)}").df() for con in cons.values())
+        assert len(a) == len(b), table
+        if table == "meta":  # the same config (same path), manifest and code: every fact but the time
+            a, b = a[a.key != "built_at"], b[b.key != "built_at"]
+            assert len(a) == 6
+        for c, _ in cols:
+            if (table, c) in VOLATILE or (table, c) in BINNED_COLUMNS:
+                continue
+            if c in floats:
+                x, y = _flat(a[c]), _flat(b[c])
+                assert x.shape == y.shape, f"{table}.{c}"
+                rtol, atol = (0, ATOL) if (table, c) in VECTOR_COLUMNS else (STAT_RTOL, STAT_ATOL)
+                np.testing.assert_allclose(y, x, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{table}.{c}")
+            elif table == "neuron_topk" and c == "sentence_ids":
+                continue  # below: ties
+            else:
+                assert a[c].astype(str).tolist() == b[c].astype(str).tolist(), f"{table}.{c}"
+        if len(a):
+            compared.append(table)
+    # The studies that had something to compute on these datasets (the sentiment tables stay empty: no
+    # binary labels here; UMAP is off, as --umap-per-dataset 0 keeps the build short).
+    assert {"activations", "neuron_topk", "neuron_histograms", "sentence_distances", "illusion_scores",
+            "illusion_null_scores", "neuron_locality", "separability", "anisotropy_words", "token_states",
+            "attention_points", "stage_log"} <= set(compared)
+
+    # neuron_topk ids: equal at every rank, except where the local values of neighbouring ranks are within
+    # ATOL of each other and not tied exactly in both warehouses (float error may reorder those).
+    order = "run_id, dataset, layer, pooling, unit, side"
+    a, b = (con.execute(f"select sentence_ids, vals from neuron_topk order by {order}").df() for con in cons.values())
+    ia, ib, va, vb = (np.stack(f[c]) for f, c in ((a, "sentence_ids"), (b, "sentence_ids"), (a, "vals"), (b, "vals")))
+    gap, gap_ray = np.abs(np.diff(va, axis=1)), np.abs(np.diff(vb, axis=1))
+    near = (gap <= ATOL) & ~((gap == 0) & (gap_ray == 0))
+    clear = np.ones_like(ia, dtype=bool)
+    clear[:, 1:] &= ~near
+    clear[:, :-1] &= ~near
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(ib[clear], ia[clear])
+
+    # The binned columns: each warehouse's own rows are what its stage computes from its own activations,
+    # and most rows are equal across the engines.
+    from analysis.drift import value_histograms
+    from analysis.locality import locality_all_neurons
+    from pipeline.stages.layer_scores import DEFAULT_K
+
+    same = {"counts": [], "locality": []}
+    blocks = cons["local"].execute("select distinct layer, pooling, dataset from activations order by all").fetchall()
+    for layer, pooling, dataset in blocks:
+        got = {}
+        for which, con in cons.items():
+            x = np.stack(con.execute("select vec from activations where layer = ? and pooling = ? and dataset = ? "
+                                     "order by sentence_id", [layer, pooling, dataset]).df()["vec"])
+            h = con.execute("select counts from neuron_histograms where layer = ? and pooling = ? and dataset = ? "
+                            "order by unit", [layer, pooling, dataset]).df()
+            loc = con.execute("select locality from neuron_locality where layer = ? and pooling = ? and dataset = ? "
+                              "order by unit", [layer, pooling, dataset]).df()["locality"].to_numpy()
+            counts = np.stack(h["counts"])
+            np.testing.assert_array_equal(counts, value_histograms(x)[2])
+            if len(loc):  # stored for datasets of at least 2k sentences
+                np.testing.assert_array_equal(loc, locality_all_neurons(x, k=DEFAULT_K))
+            got[which] = (counts, loc)
+        same["counts"] += list((got["local"][0] == got["ray"][0]).all(axis=1))
+        same["locality"] += list(np.isclose(got["local"][1], got["ray"][1], rtol=STAT_RTOL, atol=STAT_ATOL))
+    assert len(same["counts"]) > len(same["locality"]) > 0  # locality: not for pairs (16 < 2k sentences)
+    assert np.mean(same["counts"]) >= 0.9 and np.mean(same["locality"]) >= 0.9, \
+        {k: np.mean(v) for k, v in same.items()}
+    for con in cons.values():
+        con.close()
+
+
+def test_switching_engine_leaves_an_up_to_date_warehouse_up_to_date(cli_builds, monkeypatch, capsys):
+    """The engine is in no inputs hash nor the manifest: the local build, asked again with --engine ray, is up
+    to date, and Ray is not even joined."""
+    from pipeline.cli import main
+    from pipeline.engines import ray_engine
+
+    def no_ray(*a, **k):
+        raise AssertionError("connected to Ray for an up-to-date warehouse")
+
+    monkeypatch.setattr(ray_engine, "connect", no_ray)
+    before = cli_builds["local"].read_bytes()
+    assert main(cli_builds["args"] + ["--engine", "ray", "--address", "auto"]) == 0
+    assert "up to date (3 run/dataset pairs unchanged)" in capsys.readouterr().out
+    assert cli_builds["local"].read_bytes() == before
+
+
+def _previous_warehouse(cli_builds, tmp_path) -> tuple[Path, bytes]:
+    """A copy of the local build as the live warehouse of a new build, and its bytes."""
+    import shutil
+
+    target = tmp_path / "w.duckdb"
+    shutil.copyfile(cli_builds["local"], target)
+    return target, target.read_bytes()
+
+
+def _untouched(target: Path, before: bytes) -> None:
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["w.duckdb", "w.duckdb.lock"]  # no temp file
+
+
+def test_unreachable_address_fails_in_seconds_with_exit_code_2(cli_builds, tiny_model_dir, fixture_files,
+                                                               tmp_path):
+    """The real CLI in a fresh process (this one's Ray is initialised, so connect would not even try): a port
+    nobody listens on. Without the TCP probe ray.init retries an unreachable cluster for minutes; the
+    subprocess timeout turns that into a failure."""
+    import socket
+    import time
+
+    target, before = _previous_warehouse(cli_builds, tmp_path)
+    with socket.socket() as s:  # a free port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    # --topk 4: extraction has work to do, so the build needs Ray (an unchanged config would be up to date)
+    args = _build_args(tiny_model_dir, fixture_files, target, "--topk", "4", "--engine", "ray", "--address", address)
+    t = time.time()
+    out = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=30)
+    print(f"unreachable --address: exit {out.returncode} after {time.time() - t:.1f} s (interpreter start included)")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.splitlines() == [
+        f"error: --address '{address}': could not connect to a Ray cluster (Connection refused)"]
+    _untouched(target, before)
+
+
+def test_engine_ray_without_ray_installed_exits_2(cli_builds, tiny_model_dir, fixture_files, tmp_path, monkeypatch,
+                                                  capsys):
+    from pipeline.cli import main
+
+    target, before = _previous_warehouse(cli_builds, tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as when it is not installed
+    assert main(_build_args(tiny_model_dir, fixture_files, target, "--topk", "4", "--engine", "ray")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --engine ray: Ray is not installed (pip install -r pipeline/requirements-ray.txt)"]
+    _untouched(target, before)
+
+
+def test_shard_missing_at_merge_time_exits_2(ray_cluster, cli_builds, tiny_model_dir, fixture_files, tmp_path,
+                                             monkeypatch, capsys):
+    """A real Ray extraction (1 actor, 4 shards) whose second shard is gone before the merge, as when --ray-shards
+    is a node's local disk rather than storage the driver can read."""
+    from pipeline.cli import main
+    from pipeline.engines import ray_engine
+
+    target, before = _previous_warehouse(cli_builds, tmp_path)
+    shards = tmp_path.parent / f"{tmp_path.name}-shards"
+    real = ray_engine.extract_with_ray
+    lost = []
+
+    def extract_then_lose_a_shard(spec, texts, shard_dir, **kw):
+        manifest = real(spec, texts, shard_dir, **kw)
+        lost.append(manifest["shards"][1]["file"])
+        (Path(shard_dir) / lost[0]).unlink()
+        return manifest
+
+    monkeypatch.setattr(ray_engine, "extract_with_ray", extract_then_lose_a_shard)
+    args = _build_args(tiny_model_dir, fixture_files, target, "--topk", "4", "--engine", "ray", "--ray-actors", "1",
+                       "--ray-rows-per-shard", "16", "--ray-shards", str(shards))
+    assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: --ray-shards {shards / 'tiny'}: shard {lost[0]} is missing (listed in manifest.json; "
+                   f"run the Ray extraction again)"]
+    _untouched(target, before)

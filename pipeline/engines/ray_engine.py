@@ -26,6 +26,7 @@ cluster, a shared mount for several machines), as for Ray's own ``write_parquet`
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -329,6 +330,15 @@ def _clear(shard_dir: Path) -> None:
     for f in shard_dir.glob("shard-*.parquet"):
         f.unlink()
     shutil.rmtree(shard_dir / INCOMPLETE, ignore_errors=True)
+
+
+def remove_shards(shard_dir) -> None:
+    """Remove a run's shard files, manifest first (as ``_clear``), and the folder when nothing else is in it."""
+    shard_dir = Path(shard_dir)
+    if shard_dir.is_dir():
+        _clear(shard_dir)
+        with contextlib.suppress(OSError):
+            shard_dir.rmdir()
 
 
 def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *, k: int = 50,

@@ -2,9 +2,13 @@
 
 Writes the run's ``runs`` and ``layers`` rows, and per dataset activations, sentence_lengths, sentence_tokens and
 neuron_topk. A dataset whose content, model spec, topk and code are unchanged is copied from the previous build.
+
+Two engines (``cfg.engine``, ``--engine``): local (the run's runner in this process) and ray
+(pipeline/engines/ray_engine.py: an actor pool writes Parquet shards, merged here into the same rows).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +35,11 @@ def settings(cfg, spec, datasets) -> dict:
     from pipeline.models import RUNNER_SOURCES
     from pipeline.version import source_hash
 
+    # Not the engine (cfg.engine), nor the Ray engine's code: both engines run the same runner code on the same
+    # texts and store the same rows (tests/test_ray_engine.py builds a warehouse both ways and compares every
+    # table), so a dataset extracted by one is reused by a build with the other instead of recomputed, and
+    # moving a build to a cluster does not change its stage hashes. The cost: a change to ray_engine.py does
+    # not by itself invalidate what it extracted (the engine tests must keep the two engines equal).
     return {"model": asdict(spec), "topk": cfg.topk, "runner_code": source_hash(*RUNNER_SOURCES[spec.kind])}
 
 
@@ -41,6 +50,8 @@ def run(ctx) -> dict[str, tuple[int, float]]:
     DuckDB all release the GIL. Only one thread uses the connection at a time: the next store waits for the
     previous one, and the encoding does not touch the database.
     """
+    if ctx.cfg.engine.kind == "ray":
+        return run_ray(ctx)
     runner = ctx.runner()
     write_run(ctx.con, ctx.spec, runner)
     done: dict[str, tuple[int, float]] = {}
@@ -57,6 +68,52 @@ def run(ctx) -> dict[str, tuple[int, float]]:
             pending = (name, writer.submit(_store, ctx.con, runner, name, enc, ctx.cfg.topk), seconds)
         if pending is not None:
             _collect(done, *pending)
+    return done
+
+
+class _ShardInfo:
+    """What ``write_run`` reads of a runner (model_name, layer_names, hidden_size, n_heads, poolings), from a
+    Ray run's manifest (the actors' runner): the driver need not load the model to write the run's rows."""
+
+    def __init__(self, info: dict):
+        self.model_name = info["model_name"]
+        self.layer_names = list(info["layer_names"])
+        self.hidden_size = int(info["hidden_size"])
+        self.n_heads = info["n_heads"]
+        self.poolings = tuple(info["poolings"])
+
+
+def run_ray(ctx) -> dict[str, tuple[int, float]]:
+    """``run`` on the Ray engine: every dataset of ``ctx.todo`` through one ``encode_with_ray`` (actor pool,
+    shards, exact top-k merge), then the same rows as the local engine (``write_merged``).
+
+    The Ray run encodes all datasets together, so each dataset's seconds are its share of that time by
+    sentence count, plus its own store. The shards are removed once stored; a failed run leaves them (the
+    next run clears the folder first) and the live warehouse untouched.
+    """
+    from pipeline.engines import ray_engine
+
+    engine = ctx.cfg.engine
+    texts = {name: ctx.datasets[name].frame["text"].tolist() for name in ctx.todo}
+    shard_dir = engine.shard_dir(ctx.cfg.warehouse, ctx.run_id)
+    n = sum(map(len, texts.values()))
+    ctx.log(f"extracting {ctx.run_id} on Ray ({engine.actors} actors, shards in {shard_dir}): {n} texts in "
+            f"{len(texts)} datasets")
+    t = time.time()
+    manifest, merged = ray_engine.encode_with_ray(
+        ctx.spec, texts, shard_dir, k=ctx.cfg.topk, address=engine.address, num_actors=engine.actors,
+        rows_per_shard=engine.rows_per_shard, cache=ctx.cfg.cache, progress=ctx.progress)
+    ray_seconds = time.time() - t
+    write_run(ctx.con, ctx.spec, _ShardInfo(manifest["info"]))
+    done: dict[str, tuple[int, float]] = {}
+    for name, t_texts in texts.items():
+        t = time.time()
+        rows = ray_engine.write_merged(ctx.con, ctx.run_id, name, merged[name])
+        done[name] = (rows, ray_seconds * len(t_texts) / max(n, 1) + time.time() - t)
+    ray_engine.remove_shards(shard_dir)
+    if engine.shards is None:  # our default <warehouse>.ray-shards: gone when empty
+        with contextlib.suppress(OSError):
+            shard_dir.parent.rmdir()
     return done
 
 

@@ -2,6 +2,7 @@
 `make run`'s launcher serves the dashboard while the build goes on."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import warehouse
 from pipeline.build import build, progress_path
 from pipeline.config import SECTIONS
 from pipeline.stages import layer_scores, schema_sql
-from tests.browser import _free_port
+from tests.browser import _free_port, artifacts_dir, browser_page, chromium_available, streamlit_server
 from tests.conftest import ROOT
 from warehouse.contracts import violations
 
@@ -180,3 +181,36 @@ def test_make_runs_launcher_serves_while_the_build_goes_on(tmp_path, tiny_model_
         proc.wait(timeout=60)
     out = log.read_text()
     assert proc.returncode == 130 and "serving" in out and "the build finished (exit code 0)" in out
+
+
+@pytest.mark.skipif(not chromium_available(), reason="Debian chromium not installed (make test installs it)")
+def test_the_drift_page_shows_the_progress_then_the_data_when_it_lands(make_cfg, tmp_path):
+    """In chromium: the drift page of a warehouse whose histograms have not landed shows the build's progress
+    line; when the complete file is swapped in, the page fills in by itself (no reload)."""
+    cfg = make_cfg()
+    target, served = Path(cfg.warehouse), tmp_path / "served.duckdb"
+
+    def keep_first(message):
+        if message.startswith("published ") and not served.exists():
+            shutil.copyfile(target, served)  # extraction only
+
+    build(cfg, log=keep_first, publish_every=0)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])  # the "running build"
+    try:
+        progress_path(served).write_text(json.dumps({"pid": sleeper.pid, "started_at": time.time() - 30,
+                                                     "updated_at": time.time(), "steps": [
+            {"stage": "extract", "run_id": "tiny", "status": "computed", "seconds": 20.0},
+            {"stage": "histograms", "run_id": "tiny", "status": "running", "seconds": None}]}))
+        with streamlit_server(served) as url, browser_page() as page:
+            page.goto(f"{url}/drift?unit=2&k=3", wait_until="networkidle")
+            page.get_by_text(re.compile(r"still being built: 1 of 2 steps done, now histograms of tiny")
+                             ).wait_for(timeout=30_000)
+            assert page.get_by_text("neuron 2 · layer 2").count() == 0
+            page.screenshot(path=str(artifacts_dir() / "first_run_progress.png"))
+            os.replace(shutil.copyfile(target, tmp_path / "complete.duckdb"), served)  # the build's last swap
+            progress_path(served).unlink()
+            page.get_by_text("neuron 2 · layer 2").wait_for(timeout=30_000)
+            assert page.get_by_text(re.compile("still being built")).count() == 0
+            assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        sleeper.kill()

@@ -70,7 +70,7 @@ def layer(sel, all_datasets: list[str], datasets: list[str]) -> None:
           column_config={"drift": st.column_config.LinkColumn("drift", display_text="drift page",
                                                               help="This neuron on the neuron-drift page")})
     st.caption(f"All {len(shifted)} units, most shifted first (KS, then Wasserstein); click a header to sort. KS "
-               f"p-values are asymptotic (ks_2samp method='asymp'), not corrected for the {len(shifted)} tests.")
+               f"p-values: the limiting Kolmogorov distribution, not corrected for the {len(shifted)} tests.")
 
 
 st.title("Distribution shift")

@@ -63,7 +63,10 @@ def test_unit_panel_equals_scipy_on_the_stored_vectors(monkeypatch, small_wareho
         assert row.ks == pytest.approx(stats.ks_2samp(va, vb).statistic)
         assert row.wasserstein == pytest.approx(stats.wasserstein_distance(va, vb), rel=1e-5, abs=1e-9)
     assert layer["drift"].iloc[0].startswith("/drift?run=tiny&layer=2&pooling=cls&dir=neuron&unit=")
-    assert f"unit={layer['unit'].iloc[0]}&" in layer["drift"].iloc[0]
+    assert layer["drift"].iloc[0].endswith(f"unit={layer['unit'].iloc[0]}&ds=news%2Cpairs")
+    # the page's own link to the drift page carries the direction and datasets, not this page's parameters
+    link = next(m.value for m in at.markdown if "neuron-drift page](/drift?" in m.value)
+    assert "unit=5" in link and "k=4" in link and "ds=news%2Cpairs%2Cquestions" in link and "a=news" not in link
     assert len(at.get("vega_lite_chart")) == 3
 
 

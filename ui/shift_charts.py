@@ -16,13 +16,16 @@ def histogram_chart(kind: str):
 
 
 def pooled_chart(k: int):
-    """A bar per rank of the pooled top k, its height the value, coloured by the sentence's dataset."""
-    return alt.Chart(alt.NamedData("pooled")).mark_bar().encode(
-        x=alt.X("rank:O", title=f"rank in the pooled top {k}"),
-        y=alt.Y("value:Q", title="value"),
+    """The pooled top k: a strip with one cell per rank coloured by the sentence's dataset, above the values."""
+    base = alt.Chart(alt.NamedData("pooled")).encode(
+        x=alt.X("rank:O", title=f"rank in the pooled top {k}", axis=alt.Axis(labelOverlap=True)),
         color=alt.Color("dataset:N"),
-        tooltip=["rank:Q", "dataset:N", "sentence_id:Q", alt.Tooltip("value:Q", format=".4f"), "text:N"],
-    ).properties(height=200)
+        tooltip=["rank:Q", "dataset:N", "sentence_id:Q", alt.Tooltip("value:Q", format=".4f"), "text:N"])
+    strip = base.mark_rect().encode(x=alt.X("rank:O", title=None, axis=alt.Axis(labels=False, ticks=False))
+                                    ).properties(height=28)
+    values = base.mark_circle(size=60, opacity=1).encode(
+        y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False))).properties(height=170)
+    return alt.vconcat(strip, values, spacing=4)
 
 
 def shares_chart():

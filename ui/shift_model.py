@@ -4,6 +4,7 @@ of every unit's shift between two datasets. The maths is in analysis.shift."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from analysis import shift
 from analysis.drift import extremes_from_scores
 from ui import data
 from ui.db import connection
-from ui.links import drift_link
+from ui.links import DRIFT_PATH, drift_link
 from warehouse import queries
 
 WORDS = 20  # words per top-k word list
@@ -78,12 +79,24 @@ def _layer_table(ident: tuple, run_id: str, layer: int, pooling: str, a: str, b:
     return table.sort_values(["ks", "wasserstein"], ascending=False, ignore_index=True)
 
 
-def layer_table(sel, a: str, b: str, datasets: list[str]) -> pd.DataFrame:
+def layer_table(sel, a: str, b: str) -> pd.DataFrame:
     """Every unit of the layer between datasets a and b, most shifted (KS) first, each with its drift-page link
-    (showing ``datasets``)."""
+    (on datasets a and b)."""
     table = _layer_table(data.identity(), sel.run_id, sel.layer, sel.pooling, a, b)
-    links = [drift_link(sel.run_id, sel.layer, sel.pooling, int(u), datasets) for u in table["unit"]]
+    links = [drift_link(sel.run_id, sel.layer, sel.pooling, int(u), [a, b]) for u in table["unit"]]
     return table.assign(drift=links)
+
+
+SHIFT_ONLY = ("a", "b", "rbo_p")  # this page's own URL parameters; the rest (run, layer, dir, unit, ds, k) are shared
+DRIFT_MAX_K = 50
+
+
+def drift_url() -> str:
+    """The drift page on this view's run, layer, pooling, direction and datasets (k only where drift allows it)."""
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in SHIFT_ONLY}
+    if int(params.get("k", 10)) > DRIFT_MAX_K:
+        params.pop("k")
+    return DRIFT_PATH + "?" + urlencode(params)
 
 
 def word_lists(p: Panel) -> pd.DataFrame:

@@ -54,7 +54,7 @@ def pooled(p: model.Panel, k: int) -> None:
         table(p.pooled, "shift_pooled", key="shift_pooled_table")
 
 
-def layer(sel, all_datasets: list[str], datasets: list[str]) -> None:
+def layer(sel, all_datasets: list[str]) -> None:
     st.subheader(f"Which units of layer {sel.layer} shift most between two datasets?")
     if len(all_datasets) < 2:
         st.info("This run has one dataset: nothing to compare.")
@@ -65,7 +65,7 @@ def layer(sel, all_datasets: list[str], datasets: list[str]) -> None:
     if a == b:
         st.info("Choose two different datasets.")
         return
-    shifted = model.layer_table(sel, a, b, datasets)
+    shifted = model.layer_table(sel, a, b)
     table(shifted, f"shift_layer_{a}_{b}", key="shift_layer_table",
           column_config={"drift": st.column_config.LinkColumn("drift", display_text="drift page",
                                                               help="This neuron on the neuron-drift page")})
@@ -86,7 +86,8 @@ rbo_p = st.number_input("RBO persistence p (the top d ranks weigh 1 - p^d)", 0.5
 url.set_params(rbo_p=None if rbo_p == RBO_P else f"{rbo_p:g}")
 p = model.panel(sel, direction, datasets, k, float(rbo_p))
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
+st.markdown(f"[Its top sentences on the neuron-drift page]({model.drift_url()})")
 distributions(direction, p)
 pairs(p, k, float(rbo_p))
 pooled(p, k)
-layer(sel, all_datasets, datasets)
+layer(sel, all_datasets)

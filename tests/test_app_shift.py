@@ -85,3 +85,11 @@ def test_a_random_direction_and_the_url(monkeypatch, small_warehouse):
     assert not at.exception and at.query_params["b"] in ("questions", ["questions"])
     at.number_input(key="shift_rbo_p").set_value(0.5).run()
     assert not at.exception and at.query_params["rbo_p"] in ("0.5", ["0.5"])
+
+
+def test_one_dataset_and_a_constant_unit_say_so(monkeypatch, small_warehouse):
+    at = _app(monkeypatch, small_warehouse, layer="0", pooling="cls", unit="1", ds="news", a="pairs", b="pairs").run()
+    assert not at.exception
+    infos = " ".join(i.value for i in at.info)
+    # [CLS] at the embedding output is the same vector for every sentence; one dataset has no pairs; A = B
+    assert "same value" in infos and "two or more datasets" in infos and "two different datasets" in infos

@@ -9,12 +9,19 @@ import streamlit as st
 from ui.tables import table
 
 NEIGHBOURS_PATH = "/neighbours"
+DRIFT_PATH = "/drift"
 
 
 def neighbours_link(run_id: str, layer: int, pooling: str, dataset: str, sentence_id: int) -> str:
     """The nearest-sentences page for one stored sentence in a run, layer and pooling (a relative URL)."""
     return NEIGHBOURS_PATH + "?" + urlencode({"run": run_id, "layer": int(layer), "pooling": pooling,
                                               "ds": dataset, "sid": int(sentence_id)})
+
+
+def drift_link(run_id: str, layer: int, pooling: str, unit: int, datasets=()) -> str:
+    """The neuron-drift page for one neuron of a run, layer and pooling, on ``datasets`` (a relative URL)."""
+    params = {"run": run_id, "layer": int(layer), "pooling": pooling, "dir": "neuron", "unit": int(unit)}
+    return DRIFT_PATH + "?" + urlencode(params | ({"ds": ",".join(datasets)} if datasets else {}))
 
 
 def with_neighbour_links(df: pd.DataFrame, sel) -> pd.DataFrame:

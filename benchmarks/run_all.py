@@ -45,6 +45,7 @@ def benches(warehouse: str) -> list[tuple[str, list[str]]]:
         ("bench_neighbours", []),
         ("bench_dictionary", []),
         ("bench_decoder", []),
+        ("bench_ray", []),
         ("bench_first_run", []),
         ("bench_footprint", ["--warehouse", warehouse]),
     ]

@@ -145,12 +145,21 @@ def test_a_decoder_spec_gives_a_residual_run_and_an_mlp_run(built):
                                "order by run_id").fetchall()
             names = con.execute("select run_id, list(name order by layer) from layers group by run_id "
                                 "order by run_id").fetchall()
+            features = con.execute("select run_id, list(feature order by feature), list(feature) filter (suite) "
+                                   "from sentiment_features group by run_id order by run_id").fetchall()
+            classifiers = con.execute("select distinct run_id, feature from sentiment_classifiers where "
+                                      "model = 'all' order by all").fetchall()
+            monotonic = con.execute("select run_id from monotonic_tokens order by run_id").fetchall()
         finally:
             con.close()
         assert runs == [("dec", "decoder", N_BLOCKS + 1, D_MODEL, ["last", "mean", "max"]),
                         ("dec-mlp", "decoder", N_BLOCKS, D_MLP[arch], ["last", "mean", "max"])]
         assert names == [("dec", ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(N_BLOCKS)]),
                          ("dec-mlp", [f"blocks.{i}.mlp.hook_post" for i in range(N_BLOCKS)])]
+        # the sentiment study's first feature of a decoder is its last token; monotonicity has its tokens
+        assert features == [(r, ["concat", "last", "mean"], ["last"]) for r in ("dec", "dec-mlp")]
+        assert classifiers == [(r, f) for r in ("dec", "dec-mlp") for f in ("concat", "last", "mean")]
+        assert monotonic == [("dec",), ("dec-mlp",)]
         # every stage ran for both runs, except attention, which says why it did not
         for stage in ("histograms", "distances", "layer_scores", "illusion_null", "separability", "anisotropy",
                       "token_states", "sentiment"):
@@ -278,3 +287,53 @@ def test_run_specs_and_a_clashing_run_id(dataset_specs):
     assert ModelSpec("b", "transformer", "x").run_specs() == (ModelSpec("b", "transformer", "x"),)
     with pytest.raises(PipelineError, match="duplicate model run_id.*g-mlp"):
         make_config(datasets=dataset_specs, models=[both, ModelSpec("g-mlp", "transformer", "y")])
+
+
+def test_a_runs_stored_spec_rebuilds_its_runner(built):
+    """What the nearest-sentences page does with typed text: the run's spec_json -> make_runner -> encode gives
+    the stored vectors of that run (the MLP run's spec has sites = ["mlp"])."""
+    import json
+
+    from pipeline.models import make_runner
+
+    path = built["llama"][0]
+    con = warehouse.connect_read_only(path)
+    try:
+        raw = con.execute("select spec_json from runs where run_id = 'dec-mlp'").fetchone()[0]
+    finally:
+        con.close()
+    runner = make_runner(ModelSpec(**json.loads(raw)))
+    assert runner.layer_names == [f"blocks.{i}.mlp.hook_post" for i in range(N_BLOCKS)]
+    texts = _texts(path, "news")[:6]
+    enc = runner.encode(texts)
+    assert enc.vectors.shape == (N_BLOCKS, 3, 6, D_MLP["llama"])
+    for p, pooling in enumerate(runner.poolings):
+        np.testing.assert_allclose(enc.vectors[1, p], _stored(path, "dec-mlp", 1, pooling, "news")[:6],
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_the_readme_decoder_example_is_a_valid_config(tmp_path):
+    from pipeline.config import load_toml
+
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml")[1:]]
+    block = next(b for b in blocks if 'kind = "decoder"' in b)
+    (tmp_path / "c.toml").write_text(block)
+    (model,) = load_toml(tmp_path / "c.toml")["models"]
+    assert [r.run_id for r in model.run_specs()] == [model.run_id, f"{model.run_id}-mlp"]
+    assert (model.device, model.dtype) != ("auto", "auto")
+
+
+@pytest.mark.parametrize("arch", sorted(D_MLP))
+def test_site_runners_token_states_equal_an_independent_forward(folders, arch):
+    """What token_states and anisotropy read: every own token of each site, batched with padding."""
+    from pipeline.models import make_runner
+
+    texts = ["The dog is sleeping on the floor.", "A crowd is watching a football match in the rain today.", "Hi"]
+    refs = _reference(folders[arch], arch, texts)
+    model = ModelSpec("d", "decoder", str(folders[arch]), max_length=MAX_LENGTH, batch_size=3, device="cpu")
+    for run in model.run_specs():
+        states = make_runner(run).token_states(texts)
+        for (resid, mlp, own), got in zip(refs, states):
+            want = (resid if run.sites == ("resid",) else mlp)[:, own]
+            np.testing.assert_allclose(got.states, want, rtol=1e-4, atol=1e-4, err_msg=f"{arch} {run.run_id}")

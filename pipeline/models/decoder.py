@@ -67,7 +67,7 @@ def find_mlp_inputs(model, blocks, run_id: str) -> list:
     except AttributeError:
         raise PipelineError(f"model {run_id!r}: no MLP site known for model type {model_type!r} "
                             f"({type(blocks[0]).__name__} has no {path}); add its output projection to "
-                            f"pipeline/models/decoder.py MLP_INPUTS, or run it with mlp=False") from None
+                            f"pipeline/models/decoder.py MLP_INPUTS, or set sites = [\"resid\"]") from None
 
 
 def _in_width(module) -> int:
@@ -292,7 +292,8 @@ class DecoderSiteRunner:
         self.n_layers = len(self.layer_names)
 
     def describe(self) -> dict:
-        return {**self.base.describe(), **_info(self), "site": self.site}
+        base = {k: v for k, v in self.base.describe().items() if k != "sites"}
+        return {**base, **_info(self), "site": self.site}
 
     def encode(self, texts: list[str], progress: bool = False) -> Encoded:
         """vectors float32 [n_layers, 3 (last, mean, max), N, H] of this site (H = d_mlp for mlp)."""

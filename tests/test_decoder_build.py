@@ -93,8 +93,8 @@ def _texts(path, dataset: str) -> list[str]:
 
 
 def _reference(folder, arch: str, texts: list[str]):
-    """Per text, unpadded, cut at MAX_LENGTH tokens as the build cuts it, without the runner: (residual [n_blocks + 1, T, d], MLP post-activations
-    [n_blocks, T, d_mlp], own-token mask [T]: not a special token).
+    """Per text, unpadded, cut at MAX_LENGTH tokens as the build cuts it, without the runner: (residual
+    [n_blocks + 1, T, d], MLP post-activations [n_blocks, T, d_mlp], own-token mask [T]: not a special token).
 
     hidden_states[l] for l < n_blocks is the residual after block l (0: the embeddings); the last entry is after
     the final norm, so the last block's raw output is caught with a forward hook on that block. The MLP

@@ -188,11 +188,12 @@ class DecoderRunner:
         sites = {name: x for name, x in zip(self.sites, mlp)}
         return Encoded(resid, n_tokens, truncated, counters, sites or None)
 
-    def pooled(self, texts: list[str], progress: bool = False, resid: bool = True, mlp: bool = True):
+    def pooled(self, texts: list[str], progress: bool = False, resid: bool = True, mlp: bool = True,
+               desc: str | None = None):
         """(resid float32 [n_layers, 3, N, H] or None, mlp: one float32 [3, N, d] per MLP site, as one array
         [n_blocks, 3, N, d] when the widths are equal (empty with ``mlp`` False or no MLP sites), n_tokens,
         truncated, token counters): ``encode``'s loop, with only the site families asked for hooked and
-        pooled."""
+        pooled; ``desc`` names the progress bar (default: the run id)."""
         import torch
 
         n = len(texts)
@@ -217,8 +218,8 @@ class DecoderRunner:
             pooled[kind][i] = torch.stack([h[rows, last], masked_mean(h, own), mx])  # [3, B, d]
 
         with torch.inference_mode(), self._hooks(sink, resid, mlp):
-            for idx, batch in sorted_batches(self.tokenizer, ids, self.batch_size, self.device, self.run_id,
-                                             progress):
+            for idx, batch in sorted_batches(self.tokenizer, ids, self.batch_size, self.device,
+                                             desc or self.run_id, progress):
                 own = self._own_tokens(batch)
                 last = torch.where(own, torch.arange(own.shape[1], device=own.device), -1).amax(1)
                 rows = torch.arange(len(idx), device=own.device)
@@ -298,7 +299,8 @@ class DecoderSiteRunner:
     def encode(self, texts: list[str], progress: bool = False) -> Encoded:
         """vectors float32 [n_layers, 3 (last, mean, max), N, H] of this site (H = d_mlp for mlp)."""
         mlp = self.site == "mlp"
-        resid, sites, n_tokens, truncated, counters = self.base.pooled(texts, progress, resid=not mlp, mlp=mlp)
+        resid, sites, n_tokens, truncated, counters = self.base.pooled(texts, progress, resid=not mlp, mlp=mlp,
+                                                                          desc=self.run_id)
         return Encoded(np.asarray(sites) if mlp else resid, n_tokens, truncated, counters)
 
     def token_states(self, texts: list[str], progress: bool = False) -> list[TokenStates]:
@@ -306,8 +308,8 @@ class DecoderSiteRunner:
         if self.site == "resid":
             return self.base.token_states(texts, progress, mlp=False)
         out = self.base.token_states(texts, progress, resid=False)
-        return [TokenStates(units=t.units, offsets=t.offsets, states=np.stack([t.sites[n] for n in self.layer_names]))
-                for t in out]
+        return [TokenStates(units=t.units, offsets=t.offsets,
+                            states=np.stack([t.sites[name] for name in self.layer_names])) for t in out]
 
 
 def _info(runner) -> dict:

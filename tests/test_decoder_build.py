@@ -253,6 +253,11 @@ def test_dropping_the_mlp_site_reuses_the_residual_run(built, folders, dataset_s
 
     path = tmp_path / "w.duckdb"
     shutil.copy(built["llama"][0], path)
+    same: list[str] = []  # both runs, unchanged (only the warehouse path differs): everything is copied
+    again = _build(folders["llama"], dataset_specs, path, same)
+    assert {v for stage in again.stages.values() for v in stage.values()} == {"reused"}
+    assert len(again.stages["extract"]) == 2 * len(dataset_specs)
+    assert not any(line.startswith("loading model") for line in same)
     lines: list[str] = []
     report = _build(folders["llama"], dataset_specs, path, lines, sites=["resid"])
     assert report.stages["extract"] == {f"dec/{d.name}": "reused" for d in dataset_specs}

@@ -113,11 +113,20 @@ class Step:
 
 
 def skip_reason(module, cfg: BuildConfig, spec: ModelSpec, datasets: list[str]) -> str:
-    """Why a stage whose ``settings`` returned None does not run: its ``skip_reason(cfg, spec, datasets)``
-    when it has one, else a generic line."""
-    reason = getattr(module, "skip_reason", None)
-    text = reason(cfg, spec, datasets) if reason is not None else None
-    return text or "it does not apply to this run"
+    """Why a stage whose ``settings`` returned None does not run, in one line: ``<name>.enabled = false``, else
+    the stage's own ``skip_reason(cfg, spec, datasets)`` when it has one, else the first line of its docstring
+    (which says what the stage is for, e.g. "transformer runs only"). Generic on purpose: a stage's code is
+    part of its inputs hash, so a stage file edited only to word its skip would be recomputed in every
+    warehouse."""
+    section = cfg.sections.get(module.NAME)
+    if section is not None and getattr(section, "enabled", True) is False:
+        return f"{module.NAME}.enabled = false"
+    own = getattr(module, "skip_reason", None)
+    text = own(cfg, spec, datasets) if own is not None else None
+    if text:
+        return text
+    doc = ((module.__doc__ or "").strip().splitlines() or [""])[0].rstrip(".")
+    return f"it does not apply to this run; the stage: {doc}" if doc else "it does not apply to this run"
 
 
 def plan_steps(cfg: BuildConfig, modules: list, dataset_hashes: dict[str, str], log=None) -> list[Step]:

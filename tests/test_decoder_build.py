@@ -166,7 +166,8 @@ def test_a_decoder_spec_gives_a_residual_run_and_an_mlp_run(built):
             assert report.stages[stage] == {"dec": "computed", "dec-mlp": "computed"}, (arch, stage)
         assert "attention" not in report.stages
         skipped = [line for line in lines if line.startswith("attention ")]
-        assert len(skipped) == 2 and all("skipped (" in s and "encoder" in s and "\n" not in s for s in skipped)
+        assert len(skipped) == 2 and all("skipped (" in s and "transformer runs only" in s and "\n" not in s
+                                         for s in skipped)
         # one model load serves both runs
         assert sum(line.startswith("loading model") for line in lines) == 1
 
@@ -342,3 +343,20 @@ def test_site_runners_token_states_equal_an_independent_forward(folders, arch):
         for (resid, mlp, own), got in zip(refs, states):
             want = (resid if run.sites == ("resid",) else mlp)[:, own]
             np.testing.assert_allclose(got.states, want, rtol=1e-4, atol=1e-4, err_msg=f"{arch} {run.run_id}")
+
+
+def test_a_stage_that_does_not_apply_logs_one_line_why(dataset_specs):
+    from pipeline.build import plan_steps
+    from pipeline.stages import stage_modules
+
+    cfg = make_config(datasets=dataset_specs[:1], models=[ModelSpec("g", "decoder", "x")],
+                      token_states={"enabled": False})
+    lines: list[str] = []
+    steps = plan_steps(cfg, stage_modules(), {dataset_specs[0].name: "h"}, lines.append)
+    assert {(s.stage.NAME, s.spec.run_id) for s in steps} >= {("extract", "g"), ("extract", "g-mlp")}
+    why = {line.split(":", 1)[0]: line.split(": skipped ", 1)[1] for line in lines}
+    assert why["token_states g"] == why["token_states g-mlp"] == "(token_states.enabled = false)"
+    assert "binary-labelled" in why["sentiment g"]
+    assert "transformer runs only" in why["attention g-mlp"]
+    assert "datasets" in why["separability g"]  # one dataset: nothing to separate (its docstring says so)
+    assert all("\n" not in line for line in lines) and len(lines) == len(set(lines))

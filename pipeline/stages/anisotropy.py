@@ -267,10 +267,6 @@ def settings(cfg, spec, datasets) -> dict | None:
             "baseline_words": c.baseline_words, "mev_sets": c.mev_sets}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    return "anisotropy.enabled = false" if not cfg.anisotropy.enabled else "no datasets"
-
-
 def run(ctx) -> int:
     """The per-run stage (see pipeline.stages): sample, run the model on the needed sentences, write."""
     s = ctx.settings

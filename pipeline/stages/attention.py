@@ -119,14 +119,6 @@ def settings(cfg, spec, datasets) -> dict | None:
             "heads_finetune_epochs": c.heads_finetune_epochs}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    if not cfg.attention.enabled:
-        return "attention.enabled = false"
-    if spec.kind != "transformer":
-        return f"attention features are built from an encoder's attention maps; a {spec.kind} run has none stored"
-    return "none of attention.datasets is a dataset of this build"
-
-
 def sample_rows(frame: pd.DataFrame, per_dataset: int, seed: int, dataset: str) -> np.ndarray:
     """Sorted row ids (= sentence_id) analysed: the 'test' split when there is one, then a seeded sample."""
     ids = np.arange(len(frame))

@@ -53,10 +53,6 @@ def settings(cfg, spec, datasets) -> dict | None:
     return {"k": layer_scores.DEFAULT_K, "directions": c.directions, "kind": c.kind, "seed": c.seed}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    return "illusion_null.enabled = false" if not cfg.illusion_null.enabled else "it needs two datasets or more"
-
-
 def _fixed(n: int, run_id: str, layer: int, pooling: str, k: int, kind: str) -> dict:
     return {"run_id": pa.array([run_id] * n, pa.string()), "layer": pa.array(np.full(n, layer, np.int32)),
             "pooling": pa.array([pooling] * n, pa.string()), "k": pa.array(np.full(n, k, np.int32)),

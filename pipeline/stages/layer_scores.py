@@ -52,10 +52,6 @@ def settings(cfg, spec, datasets) -> dict | None:
     return {"k": DEFAULT_K, "min_count": DEFAULT_MIN_COUNT, "locality": cfg.layer_scores.locality}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    return "layer_scores.enabled = false"
-
-
 def _column(values, kind) -> pa.Array:
     return pa.array(np.asarray(values, dtype=kind))
 

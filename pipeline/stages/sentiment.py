@@ -172,9 +172,8 @@ def settings(cfg, spec, datasets) -> dict | None:
             "long_repeats": s.long_repeats, **feature_plan(spec.kind, s)}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    if not cfg.sentiment.enabled:
-        return "sentiment.enabled = false"
+def skip_reason(cfg, spec, datasets) -> str | None:
+    """Why ``settings`` is None when the stage is enabled (the build's log line)."""
     return "no binary-labelled dataset (label_kind = \"binary\", or sentiment.datasets) to study"
 
 

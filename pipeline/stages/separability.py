@@ -85,10 +85,6 @@ def settings(cfg, spec, datasets) -> dict | None:
     return {"per_dataset": cfg.separability_per_dataset, "umap_per_dataset": cfg.umap_per_dataset}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    return "separability_per_dataset = 0" if not cfg.separability_per_dataset else "it needs two datasets or more"
-
-
 def run(ctx) -> int:
     """The per-run stage: every layer x pooling of the run (see pipeline.stages)."""
     info = ctx.run_info()

@@ -76,10 +76,6 @@ def settings(cfg, spec, datasets) -> dict | None:
             "unbounded_dtype": ts.unbounded_dtype}
 
 
-def skip_reason(cfg, spec, datasets) -> str:
-    return "token_states.enabled = false"
-
-
 def sample_ids(n: int, per_dataset: int, sample: bool, seed: int, dataset: str) -> np.ndarray:
     """Sorted row ids of the sentences to store: all (per_dataset 0 or >= n), the first per_dataset, or a seeded
     sample. The seed mixes in the dataset's name, so adding a dataset leaves the others' samples unchanged and

@@ -52,7 +52,7 @@ def majority_accuracy(pred: pd.DataFrame) -> float:
     return max(share, 1.0 - share)
 
 
-def table2(classifiers: pd.DataFrame, penalty: str, order=("final", "cls", "mean", "concat")) -> pd.DataFrame:
+def table2(classifiers: pd.DataFrame, penalty: str, order=("final", "last", "cls", "mean", "concat")) -> pd.DataFrame:
     """The all-units classifier of each feature set (Table 2): feature, units, C, test accuracy %."""
     df = classifiers[(classifiers["model"] == "all") & (classifiers["penalty"] == penalty)].copy()
     df["order"] = df["feature"].map({f: i for i, f in enumerate(order)}).fillna(len(order))
@@ -168,7 +168,7 @@ def findings(acc_all: float, acc_deleted: float, acc_only: float, share: float |
     with finding, holds (True/False, None when not measured) and a plain statement. ``majority`` is the
     accuracy of always answering the test split's more frequent class; when all units do not beat it by
     SIGNAL_POINTS, no finding is measurable."""
-    label = "Final-state" if first_name == "final" else first_name.upper()
+    label = {"final": "Final-state", "last": "Last-token"}.get(first_name, first_name.upper())
     names = ["Deleting the SN barely hurts (Table 1)", "The SN alone is worse than all units",
              "Most random subsets beat the SN alone (Fig. 5)",
              f"{label} features fall to a trailing word, mean-pooled features do not (Table 3)"]

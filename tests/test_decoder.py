@@ -230,11 +230,14 @@ def test_unknown_architecture_names_the_model_type(decoder_dirs, monkeypatch):
         DecoderRunner(spec(decoder_dirs["gpt2"]))
     msg = str(e.value)
     assert "\n" not in msg and "model type 'gpt2'" in msg and "GPT2Block has no mlp.down_proj" in msg
-    assert "mlp=False" in msg
+    assert 'sites = ["resid"]' in msg
     # without MLP sites the residual stream still runs
     r = DecoderRunner(spec(decoder_dirs["gpt2"]), mlp=False)
     enc = r.encode(TEXTS[:3])
     assert r.sites == {} and enc.sites is None and enc.vectors.shape == (3, 3, 3, 32)
+    # and so does the run of a spec with sites = ["resid"], the setting the message names
+    run = make_runner(ModelSpec("r", "decoder", str(decoder_dirs["gpt2"]), sites=["resid"]))
+    np.testing.assert_array_equal(run.encode(TEXTS[:3]).vectors, enc.vectors)
 
 
 def test_max_length_beyond_positions_is_refused(decoder_dirs):

@@ -245,7 +245,7 @@ def test_protocol_matches_sklearn_on_a_fixed_seed(penalty):
 
 @pytest.mark.parametrize("key,value,match", [
     ("penalties", ["l3"], "sentiment.penalties"), ("c_grid", [0.1, -1], "sentiment.c_grid"),
-    ("c_grid", [], "sentiment.c_grid"), ("suite_features", ["last"], "sentiment.suite_features"),
+    ("c_grid", [], "sentiment.c_grid"), ("suite_features", ["first"], "sentiment.suite_features"),
     ("n_subsets", 0, "sentiment.n_subsets"), ("min_rows", 1, "sentiment.min_rows"),
     ("score_margin", -0.5, "sentiment.score_margin"), ("transformer_layers", ["x"], "sentiment.transformer_layers"),
     ("lstm_streams", "lstm1.cell", "sentiment.lstm_streams"), ("adversarial", "yes", "sentiment.adversarial"),

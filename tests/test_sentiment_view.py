@@ -22,3 +22,4 @@ def test_clean_texts_one_row_per_sentence():
     texts = sv.clean_texts(preds)
     assert texts.index.tolist() == [5, 7] and texts.loc[5, "text"] == "good" and texts.loc[7, "y"] == 0
     assert sv.first_feature("lstm") == "final" and sv.first_feature("hf") == "cls"
+    assert sv.first_feature("decoder") == "last"  # a decoder has no [CLS]; its last token is its final state

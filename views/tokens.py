@@ -35,8 +35,8 @@ def choose():
     """The run, datasets and token threshold."""
     sel = select_run(connection())
     progress.wait_for("layer_scores", sel.run_id)
-    if sel.run["model_kind"] != "transformer":
-        st.info("Token counts are stored for transformer runs; choose one in the sidebar.")
+    if sel.run["model_kind"] not in ("transformer", "decoder"):
+        st.info("Token counts are stored for transformer and decoder runs; choose one in the sidebar.")
         st.stop()
     all_ds = data.meta("datasets", sel.run_id)["dataset"].tolist()
     datasets = select_datasets(all_ds)

@@ -18,15 +18,20 @@ RUNNER_SOURCES = {
 }
 
 
-def make_runner(spec: ModelSpec, cache=None):
+def make_runner(spec: ModelSpec, cache=None, base=None):
+    """The runner of a model spec. A decoder spec with both sites gives the DecoderRunner itself (residual
+    vectors plus ``Encoded.sites``); a run's own spec (one site, see ``ModelSpec.run_specs``) gives the runner
+    of that site, on ``base`` (a DecoderRunner of the same model, shared by the model's runs) when given."""
     if spec.kind == "transformer":
         from pipeline.models.transformer import TransformerRunner
 
         return TransformerRunner(spec)
     if spec.kind == "decoder":
-        from pipeline.models.decoder import DecoderRunner
+        from pipeline.models.decoder import DecoderRunner, DecoderSiteRunner
 
-        return DecoderRunner(spec)
+        if len(spec.sites) > 1:
+            return DecoderRunner(spec)
+        return DecoderSiteRunner(base or DecoderRunner(spec, mlp="mlp" in spec.sites), spec)
     if spec.kind == "lstm":
         from pipeline.models.lstm import LSTMRunner
 

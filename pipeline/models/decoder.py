@@ -67,7 +67,7 @@ def find_mlp_inputs(model, blocks, run_id: str) -> list:
     except AttributeError:
         raise PipelineError(f"model {run_id!r}: no MLP site known for model type {model_type!r} "
                             f"({type(blocks[0]).__name__} has no {path}); add its output projection to "
-                            f"pipeline/models/decoder.py MLP_INPUTS, or run it with mlp=False") from None
+                            f"pipeline/models/decoder.py MLP_INPUTS, or set sites = [\"resid\"]") from None
 
 
 def _in_width(module) -> int:
@@ -136,18 +136,20 @@ class DecoderRunner:
     # --- the forward pass with hooks -------------------------------------------------------------------
 
     @contextmanager
-    def _hooks(self, sink):
+    def _hooks(self, sink, resid: bool = True, mlp: bool = True):
         """Register the site hooks for one call; ``sink(kind, index, tensor [B, T, d])`` receives every site:
-        ("resid", 0..n_layers-1) and ("mlp", 0..n_blocks-1)."""
+        ("resid", 0..n_layers-1) and ("mlp", 0..n_blocks-1); ``resid`` / ``mlp`` False leave a family out."""
         def first(args, kwargs):
             return args[0] if args else kwargs["hidden_states"]
 
-        handles = [self.blocks[0].register_forward_pre_hook(
-            lambda m, args, kwargs: sink("resid", 0, first(args, kwargs)), with_kwargs=True)]
-        for i, block in enumerate(self.blocks):
-            handles.append(block.register_forward_hook(
-                lambda m, args, out, i=i: sink("resid", i + 1, out[0] if isinstance(out, tuple) else out)))
-        for i, module in enumerate(self.mlp_inputs):
+        handles = []
+        if resid:
+            handles.append(self.blocks[0].register_forward_pre_hook(
+                lambda m, args, kwargs: sink("resid", 0, first(args, kwargs)), with_kwargs=True))
+            for i, block in enumerate(self.blocks):
+                handles.append(block.register_forward_hook(
+                    lambda m, args, out, i=i: sink("resid", i + 1, out[0] if isinstance(out, tuple) else out)))
+        for i, module in enumerate(self.mlp_inputs if mlp else ()):
             handles.append(module.register_forward_pre_hook(lambda m, args, i=i: sink("mlp", i, args[0])))
         try:
             yield
@@ -182,15 +184,30 @@ class DecoderRunner:
         """vectors float32 [n_layers, 3 (last, mean, max), N, H]; sites: ``blocks.{l}.mlp.hook_post`` ->
         float32 [3, N, d_mlp] (None with mlp=False). The sentence-transformers loop: length-sorted batches,
         pooled in float32 on the device, one copy to the CPU per batch, original order restored."""
+        resid, mlp, n_tokens, truncated, counters = self.pooled(texts, progress)
+        sites = {name: x for name, x in zip(self.sites, mlp)}
+        return Encoded(resid, n_tokens, truncated, counters, sites or None)
+
+    def pooled(self, texts: list[str], progress: bool = False, resid: bool = True, mlp: bool = True,
+               desc: str | None = None):
+        """(resid float32 [n_layers, 3, N, H] or None, mlp: one float32 [3, N, d] per MLP site, as one array
+        [n_blocks, 3, N, d] when the widths are equal (empty with ``mlp`` False or no MLP sites), n_tokens,
+        truncated, token counters): ``encode``'s loop, with only the site families asked for hooked and
+        pooled; ``desc`` names the progress bar (default: the run id)."""
         import torch
 
         n = len(texts)
+        mlp = mlp and bool(self.sites)
         ids, n_tokens, truncated, counters = tokenize_for_encode(self.tokenizer, texts, self.max_length)
         # A text with no tokens (no BOS is added by GPT-2-style tokenizers) is read as the pad token alone
         # (eos when there was none, which is how such models see a document start); n_tokens stays 0.
         ids = [x or [self.tokenizer.pad_token_id] for x in ids]
-        out = np.empty((self.n_layers, len(self.poolings), n, self.hidden_size), dtype=np.float32)
-        sites = {name: np.empty((len(self.poolings), n, w), dtype=np.float32) for name, w in self.sites.items()}
+        out = np.empty((self.n_layers, len(self.poolings), n, self.hidden_size), dtype=np.float32) if resid else None
+        widths = list(self.sites.values()) if mlp else []
+        if len(set(widths)) == 1:  # the usual case: one array [n_blocks, 3, N, d], so a site runner needs no copy
+            sites = np.empty((len(widths), len(self.poolings), n, widths[0]), dtype=np.float32)
+        else:
+            sites = [np.empty((len(self.poolings), n, w), dtype=np.float32) for w in widths]
         bounds = np.cumsum([0, *self.sites.values()])
         pooled: dict[str, list] = {}
         own = last = rows = None  # the batch's pooling positions, read by the hooks
@@ -200,42 +217,102 @@ class DecoderRunner:
             mx = h.masked_fill(~own.unsqueeze(-1), float("-inf")).amax(1)
             pooled[kind][i] = torch.stack([h[rows, last], masked_mean(h, own), mx])  # [3, B, d]
 
-        with torch.inference_mode(), self._hooks(sink):
-            for idx, batch in sorted_batches(self.tokenizer, ids, self.batch_size, self.device, self.run_id,
-                                             progress):
+        with torch.inference_mode(), self._hooks(sink, resid, mlp):
+            for idx, batch in sorted_batches(self.tokenizer, ids, self.batch_size, self.device,
+                                             desc or self.run_id, progress):
                 own = self._own_tokens(batch)
                 last = torch.where(own, torch.arange(own.shape[1], device=own.device), -1).amax(1)
                 rows = torch.arange(len(idx), device=own.device)
                 pooled = {"resid": [None] * self.n_layers, "mlp": [None] * len(self.sites)}
                 self._forward(batch)
-                out[:, :, idx] = torch.stack(pooled["resid"]).cpu().numpy()
-                if sites:  # one copy for every MLP site, whatever their widths: [3, B, sum of d]
+                if resid:
+                    out[:, :, idx] = torch.stack(pooled["resid"]).cpu().numpy()
+                if mlp:  # one copy for every MLP site, whatever their widths: [3, B, sum of d]
                     cat = torch.cat(pooled["mlp"], dim=-1).cpu().numpy()
-                    for b, x in enumerate(sites.values()):
+                    for b, x in enumerate(sites):
                         x[:, idx] = cat[:, :, bounds[b]:bounds[b + 1]]
-        return Encoded(out, n_tokens, truncated, counters, sites or None)
+        return out, sites, n_tokens, truncated, counters
 
-    def token_states(self, texts: list[str], progress: bool = False) -> list[TokenStates]:
+    def token_states(self, texts: list[str], progress: bool = False, resid: bool = True,
+                     mlp: bool = True) -> list[TokenStates]:
         """Every residual site at every token of each text (``states`` [n_layers, T, H]) and every MLP site
         (``sites``: name -> [T, d_mlp]); special tokens are run but not returned. Truncated at ``max_length``;
-        padding is masked, so a text's states do not depend on its batch mates."""
+        padding is masked, so a text's states do not depend on its batch mates. ``resid`` False leaves the
+        residual stream out (``states`` is then [0, T, H]); ``mlp`` False leaves the MLP sites out."""
         import torch
 
         out: list[TokenStates | None] = [None] * len(texts)
         full: dict[str, list] = {}
+        mlp = mlp and bool(self.sites)
 
         def sink(kind, i, h):
             full[kind][i] = h.float()
 
-        with torch.inference_mode(), self._hooks(sink):
+        with torch.inference_mode(), self._hooks(sink, resid, mlp):
             for idx, batch, own in token_batches(self, texts, progress):
                 full = {"resid": [None] * self.n_layers, "mlp": [None] * len(self.sites)}
                 self._forward(batch)
-                resid = torch.stack(full["resid"]).cpu().numpy()  # [L, B, T, H]
-                mlp = [x.cpu().numpy() for x in full["mlp"]]  # n_blocks x [B, T, d]
+                width = batch["input_ids"].shape[1]
+                res = torch.stack(full["resid"]).cpu().numpy() if resid else None  # [L, B, T, H]
+                mlps = [x.cpu().numpy() for x in full["mlp"]] if mlp else []  # n_blocks x [B, T, d]
                 for row, i in enumerate(idx):
-                    units, offsets, keep = own(i, resid.shape[2])
-                    sites = {name: np.ascontiguousarray(mlp[b][row, keep]) for b, name in enumerate(self.sites)}
-                    out[i] = TokenStates(units=units, offsets=offsets,
-                                         states=np.ascontiguousarray(resid[:, row, keep]), sites=sites or None)
+                    units, offsets, keep = own(i, width)
+                    sites = {name: np.ascontiguousarray(x[row, keep]) for name, x in zip(self.sites, mlps)}
+                    states = (np.ascontiguousarray(res[:, row, keep]) if resid
+                              else np.empty((0, len(keep), self.hidden_size), dtype=np.float32))
+                    out[i] = TokenStates(units=units, offsets=offsets, states=states, sites=sites or None)
         return out
+
+
+class DecoderSiteRunner:
+    """One site family of a DecoderRunner as a runner of its own, for the warehouse run of that site (see
+    ``ModelSpec.sites``): ``resid`` has the base's layers; ``mlp`` has one layer per block
+    (``blocks.{l}.mlp.hook_post``) of d_mlp units, so every stage and page reads an MLP neuron exactly as it
+    reads a residual unit. Several site runners share one loaded model; each hooks only its own sites."""
+
+    kind = "decoder"
+    poolings = DecoderRunner.poolings
+
+    def __init__(self, base: DecoderRunner, spec: ModelSpec):
+        if len(spec.sites) != 1:
+            raise PipelineError(f"model {spec.run_id!r}: a site runner takes one site, got {list(spec.sites)}")
+        (site,) = spec.sites
+        self.base, self.site, self.spec = base, site, spec
+        self.run_id = spec.run_id
+        self.max_length, self.batch_size = base.max_length, base.batch_size
+        self.tokenizer, self.model, self.device, self.dtype = base.tokenizer, base.model, base.device, base.dtype
+        self.n_heads, self.model_name = base.n_heads, base.model_name
+        if site == "resid":
+            self.layer_names, self.hidden_size = list(base.layer_names), base.hidden_size
+        else:
+            widths = sorted(set(base.sites.values()))
+            if len(widths) != 1:
+                raise PipelineError(f"model {spec.run_id!r}: MLP widths differ between blocks ({widths}); one "
+                                    f"run needs one width, so use sites = [\"resid\"]")
+            self.layer_names, self.hidden_size = list(base.sites), widths[0]
+        self.n_layers = len(self.layer_names)
+
+    def describe(self) -> dict:
+        base = {k: v for k, v in self.base.describe().items() if k != "sites"}
+        return {**base, **_info(self), "site": self.site}
+
+    def encode(self, texts: list[str], progress: bool = False) -> Encoded:
+        """vectors float32 [n_layers, 3 (last, mean, max), N, H] of this site (H = d_mlp for mlp)."""
+        mlp = self.site == "mlp"
+        resid, sites, n_tokens, truncated, counters = self.base.pooled(texts, progress, resid=not mlp, mlp=mlp,
+                                                                          desc=self.run_id)
+        return Encoded(np.asarray(sites) if mlp else resid, n_tokens, truncated, counters)
+
+    def token_states(self, texts: list[str], progress: bool = False) -> list[TokenStates]:
+        """``states`` [n_layers, T, H] of this site at every token (the base's ``token_states``)."""
+        if self.site == "resid":
+            return self.base.token_states(texts, progress, mlp=False)
+        out = self.base.token_states(texts, progress, resid=False)
+        return [TokenStates(units=t.units, offsets=t.offsets,
+                            states=np.stack([t.sites[name] for name in self.layer_names])) for t in out]
+
+
+def _info(runner) -> dict:
+    from pipeline.models import runner_info
+
+    return runner_info(runner)

@@ -94,7 +94,7 @@ def run(ctx) -> int:
     ctx.log(f"layer scores {ctx.run_id}: illusion scores and locality (k={k}), token monotonicity "
             f"(tokens {min_count}+ times in every dataset)")
     tokens, matrices = [], {}
-    if info["model_kind"] == "transformer":
+    if info["model_kind"] in ("transformer", "decoder"):  # the runs with token counts (sentence_tokens)
         long = queries.run_tokens(ctx.con, ctx.run_id, names)
         tokens = frequent_tokens(long, min_count, datasets=names)
         listed = pa.table({"run_id": pa.array([ctx.run_id], pa.string()),  # noqa: F841 (read by DuckDB)

@@ -25,7 +25,7 @@ from pipeline.methods.sentiment_solver import PENALTIES, predict_proba
 from pipeline.sections import check_bools, check_ints, check_seq, is_int
 from warehouse import queries
 
-FEATURES = ("final", "cls", "mean", "concat")
+FEATURES = ("final", "last", "cls", "mean", "concat")
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,12 @@ class SentimentConfig:
     penalties:          l1 (the original study) and/or l2;
     c_grid:             the values of sklearn's C searched on dev (Radford et al.'s code used 2^-8..2^0 for L1;
                         every other power of 2 here, one lower for L2 on standardised features);
-    suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, cls/mean/concat
-                        for transformers; a run uses those it has); the others get the all-units classifier;
+    suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, last/mean/concat
+                        for decoders, cls/mean/concat for transformers; a run uses those it has); the others
+                        get the all-units classifier;
     lstm_streams:       LSTM layers (layers.name) concatenated into the features (default: both cell states);
-    transformer_layers: transformer layers concatenated (0 = embedding output, -1 = the last block);
+    transformer_layers: transformer (and decoder) layers concatenated (0 = embedding output, -1 = the last
+                        block; for a decoder's MLP run, 0 is block 0's MLP);
     n_subsets, subset_size: random unit subsets (the size is capped at half the units);
     adversarial:        re-encode the test texts with " Wonderful" / " Terrible" appended (Table 3);
     long_chars, long_repeats: texts longer than long_chars characters also get the word long_repeats times.
@@ -56,7 +58,7 @@ class SentimentConfig:
     min_rows: int = 50
     penalties: tuple = PENALTIES
     c_grid: tuple = (2.0 ** -10, 2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2, 1.0)
-    suite_features: tuple = ("final", "cls")
+    suite_features: tuple = ("final", "last", "cls")
     lstm_streams: tuple = ("lstm1.cell", "lstm2.cell")
     transformer_layers: tuple = (-1,)
     n_subsets: int = 1000
@@ -143,7 +145,9 @@ def chosen_datasets(cfg, names) -> list[str]:
 def feature_plan(kind: str, s) -> dict:
     """What the run's features are made of, before the run's layers are known: {streams | layers, poolings,
     suite}."""
-    poolings = ["final", "mean"] if kind == "lstm" else ["cls", "mean"]
+    # The pooled state the study attacks, then the mean: an LSTM's final state, a decoder's last token (it has
+    # no [CLS]; it is the decoder's final state), an encoder's [CLS].
+    poolings = [{"lstm": "final", "decoder": "last"}.get(kind, "cls"), "mean"]
     names = poolings + ["concat"]
     plan = {"poolings": poolings, "features": names, "suite": [f for f in names if f in s.suite_features]}
     if kind == "lstm":
@@ -166,6 +170,11 @@ def settings(cfg, spec, datasets) -> dict | None:
             "penalties": list(s.penalties), "c_grid": list(s.c_grid), "n_subsets": s.n_subsets,
             "subset_size": s.subset_size, "adversarial": s.adversarial, "long_chars": s.long_chars,
             "long_repeats": s.long_repeats, **feature_plan(spec.kind, s)}
+
+
+def skip_reason(cfg, spec, datasets) -> str | None:
+    """Why ``settings`` is None when the stage is enabled (the build's log line)."""
+    return "no binary-labelled dataset (label_kind = \"binary\", or sentiment.datasets) to study"
 
 
 def resolve_layers(layers: pd.DataFrame, kind: str, st: dict, run_id: str) -> list[int]:

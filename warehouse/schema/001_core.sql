@@ -31,15 +31,15 @@ create table runs (
 );
 -- key: run_id
 comment on table runs is 'One row per model run: the model and how it was run.';
-comment on column runs.run_id is 'Short name of the run, chosen in the config (e.g. minilm, textgenrnn).';
-comment on column runs.model_kind is 'transformer (any Hugging Face AutoModel) or lstm (the textgenrnn char LSTM port).';
+comment on column runs.run_id is 'Short name of the run, chosen in the config (e.g. minilm, textgenrnn); a decoder with both sites gives two runs: <run_id> (residual stream) and <run_id>-mlp (MLP neurons).';
+comment on column runs.model_kind is 'transformer (a Hugging Face encoder), decoder (a Hugging Face causal LM: GPT-2, Pythia, Llama, ...; layers.name tells its residual run from its MLP run) or lstm (the textgenrnn char LSTM port).';
 comment on column runs.model_name is 'The model''s name, e.g. sentence-transformers/all-MiniLM-L6-v2.';
 comment on column runs.model_path is 'What the config asked for: a hub id, a local folder or packaged:<name>.';
-comment on column runs.n_layers is 'Number of stored layers (for transformers: the embedding output plus every block).';
-comment on column runs.hidden_size is 'Width of each stored vector (units per layer).';
+comment on column runs.n_layers is 'Number of stored layers (transformers and a decoder''s residual run: the embedding output plus every block; a decoder''s MLP run: one per block).';
+comment on column runs.hidden_size is 'Width of each stored vector (units per layer): d_model, or d_mlp for a decoder''s MLP run.';
 comment on column runs.n_heads is 'Attention heads per layer (transformers), else null.';
-comment on column runs.max_length is 'Longest input the model saw, in its own units (WordPieces incl. [CLS]/[SEP], or characters); longer texts were truncated.';
-comment on column runs.poolings is 'The sentence poolings stored for this run: cls and mean (transformers), final and mean (LSTM).';
+comment on column runs.max_length is 'Longest input the model saw, in its own units (tokens incl. special tokens such as [CLS]/[SEP] or a BOS, or characters); longer texts were truncated.';
+comment on column runs.poolings is 'The sentence poolings stored for this run: cls and mean (transformers), last, mean and max (decoders: the last real token, the mean and the max over the text''s own tokens, padding and special tokens left out), final and mean (LSTM).';
 comment on column runs.spec_json is 'The model spec from the config, as JSON.';
 comment on column runs.spec_hash is 'Hash of spec_json.';
 comment on column runs.code_version is 'Version of the pipeline code that ran the model (git commit or source hash).';
@@ -54,8 +54,8 @@ create table layers (
 -- ref: run_id -> runs(run_id)
 comment on table layers is 'The layers of each run.';
 comment on column layers.run_id is 'The run (runs.run_id).';
-comment on column layers.layer is 'Layer index as used in activations.layer; 0 is the embedding output for transformers.';
-comment on column layers.name is 'Hook-style name: hook_embed, blocks.{l}.hook_resid_post; or lstm{1,2}.{hidden,cell}.';
+comment on column layers.layer is 'Layer index as used in activations.layer; 0 is the embedding output for transformers and a decoder''s residual run, block 0 for a decoder''s MLP run.';
+comment on column layers.name is 'Hook-style name: hook_embed, blocks.{l}.hook_resid_post (residual stream), blocks.{l}.mlp.hook_post (a decoder''s MLP post-activation neurons); or lstm{1,2}.{hidden,cell}.';
 
 create table datasets (
     dataset varchar not null,
@@ -120,7 +120,7 @@ comment on table sentence_lengths is 'Length of every sentence in each run''s ow
 comment on column sentence_lengths.run_id is 'The run (runs.run_id).';
 comment on column sentence_lengths.dataset is 'The dataset.';
 comment on column sentence_lengths.sentence_id is 'The sentence (sentences.sentence_id).';
-comment on column sentence_lengths.n_tokens is 'Length before truncation: WordPieces incl. special tokens, or characters for the LSTM.';
+comment on column sentence_lengths.n_tokens is 'Length before truncation: tokens (WordPieces, BPE pieces) incl. special tokens, or characters for the LSTM.';
 comment on column sentence_lengths.truncated is 'True when n_tokens > runs.max_length, so the model saw only the first max_length units.';
 
 create table sentence_tokens (
@@ -132,11 +132,11 @@ create table sentence_tokens (
 );
 -- key: run_id, dataset, sentence_id, token
 -- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
-comment on table sentence_tokens is 'Token counts per sentence from the run''s own tokenizer (special tokens excluded, whole untruncated text). Transformer runs only.';
+comment on table sentence_tokens is 'Token counts per sentence from the run''s own tokenizer (special tokens excluded, whole untruncated text). Transformer and decoder runs.';
 comment on column sentence_tokens.run_id is 'The run whose tokenizer produced the tokens.';
 comment on column sentence_tokens.dataset is 'The dataset.';
 comment on column sentence_tokens.sentence_id is 'The sentence.';
-comment on column sentence_tokens.token is 'The token string (WordPiece continuation pieces keep their ## prefix).';
+comment on column sentence_tokens.token is 'The token string as the tokenizer spells it (WordPiece continuation pieces keep their ## prefix; byte-level BPE marks a leading space with Ġ).';
 comment on column sentence_tokens.n is 'How many times the token occurs in the sentence (>= 1).';
 
 create table activations (
@@ -155,7 +155,7 @@ create table activations (
 comment on table activations is 'Sentence vectors: one row per (run, layer, pooling, dataset, sentence), written in contiguous blocks per (run, dataset, layer, pooling), so DuckDB''s per-row-group min/max lets a filter on run/layer/pooling skip the other blocks. unit u (0-based) is vec[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk.';
 comment on column activations.run_id is 'The run.';
 comment on column activations.layer is 'Layer index (layers.layer).';
-comment on column activations.pooling is 'cls ([CLS] vector), mean (mask-aware mean over tokens or characters) or final (LSTM state after the last character).';
+comment on column activations.pooling is 'cls ([CLS] vector), mean (mask-aware mean over tokens or characters), last and max (decoders: the last real token, the maximum over tokens) or final (LSTM state after the last character).';
 comment on column activations.dataset is 'The dataset.';
 comment on column activations.sentence_id is 'The sentence.';
 comment on column activations.vec is 'The vector, hidden_size float32 values; SQL lists are 1-based, so unit u (0-based) is vec[u + 1].';

@@ -55,7 +55,7 @@ create table sentiment_features (
 -- ref: (select run_id, unnest(layers) as layer from sentiment_features)(run_id, layer) -> layers(run_id, layer)
 comment on table sentiment_features is 'The feature sets of a run: stored sentence vectors (activations) of some layers and poolings, concatenated. Unit u of a feature set is block u // hidden_size of (pooling, layer) in poolings-major order, neuron u % hidden_size.';
 comment on column sentiment_features.run_id is 'The run.';
-comment on column sentiment_features.feature is 'Name: a pooling (final, mean for LSTMs; cls, mean for transformers) or concat (every pooling side by side).';
+comment on column sentiment_features.feature is 'Name: a pooling (final, mean for LSTMs; last, mean for decoders; cls, mean for transformers) or concat (every pooling side by side).';
 comment on column sentiment_features.layers is 'Layer ids (layers.layer) concatenated, in order.';
 comment on column sentiment_features.layer_names is 'Their names, e.g. lstm1.cell, lstm2.cell or blocks.5.hook_resid_post.';
 comment on column sentiment_features.poolings is 'Poolings concatenated, in order (outer loop; layers are the inner loop).';

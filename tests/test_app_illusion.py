@@ -123,3 +123,16 @@ def test_hypothesis_from_labelled_sentences(monkeypatch, small_warehouse):
     for name in ("news", "pairs", "questions"):
         assert result.loc[name, "base_rate"] == pytest.approx(hits[(df["dataset"] == name).to_numpy()].mean())
     assert any("the labelled concept for neuron 4" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("k", ["10", "3"])  # the stored view, and one computed on the page
+def test_illusion_page_where_no_direction_keeps_a_centroid(monkeypatch, small_warehouse, k):
+    """[CLS] at the embedding output is one vector for every sentence: no null can be drawn, and the page says
+    so instead of failing."""
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(small_warehouse))
+    at = AppTest.from_file(str(ROOT / "views" / "illusion.py"), default_timeout=60)
+    at.query_params.update({"layer": "0", "pooling": "cls", "k": k})
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.warning) == 1 and "direction null cannot be drawn" in at.warning[0].value
+    assert len(at.dataframe[-1].value) == 32 and "z_null" not in at.dataframe[-1].value.columns

@@ -125,9 +125,10 @@ def test_a_page_whose_step_has_not_landed_says_so(make_cfg, monkeypatch, tmp_pat
     line = at.info[0].value
     assert line.startswith("This page's data (the histograms step of tiny) is still being built: 1 of 5 steps "
                            "done, now histograms of tiny, 2 min so far, about 4 min left.")
-    # the home page needs extraction only: it shows the run
+    # the home page needs extraction only: it shows the run, and one line on the running build
     at = AppTest.from_file(str(ROOT / "views" / "home.py"), default_timeout=60).run()
-    assert not at.exception and not at.info
+    assert not at.exception and at.metric and len(at.info) == 1
+    assert at.info[0].value.startswith("A build is running (tiny): 1 of 5 steps done.")
     # a progress file left by a build that died is ignored
     status = json.loads(progress_path(partial).read_text())
     progress_path(partial).write_text(json.dumps(status | {"pid": _dead_pid()}))
@@ -214,3 +215,16 @@ def test_the_drift_page_shows_the_progress_then_the_data_when_it_lands(make_cfg,
             assert page.locator('[data-testid="stException"]').count() == 0
     finally:
         sleeper.kill()
+
+
+def test_the_first_look_is_built_only_for_a_new_demo_warehouse(tmp_path):
+    from pipeline.first_run import first_look_command, parser
+
+    target = tmp_path / "w.duckdb"
+    cmd = first_look_command(parser().parse_args(["--warehouse", str(target)]))
+    assert cmd[cmd.index("--limit") + 1] == "1000" and "--no-lstm" in cmd and "attention.enabled=false" in cmd
+    assert cmd[cmd.index("--warehouse") + 1] == str(target) and "--preset" in cmd
+    assert first_look_command(parser().parse_args(["--warehouse", str(target), "--first-look", "0"])) is None
+    assert first_look_command(parser().parse_args(["--warehouse", str(target), "--", "--config", "my.toml"])) is None
+    target.write_bytes(b"")  # a warehouse exists (finished or partial): straight to the full build
+    assert first_look_command(parser().parse_args(["--warehouse", str(target)])) is None

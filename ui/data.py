@@ -110,6 +110,8 @@ def _stored_illusion_null(ident: tuple, run_id: str, layer: int, pooling: str, k
     scores = queries.stored_illusion_null_scores(connection(), run_id, layer, pooling, k)
     if not len(scores):
         return None
+    if not scores["n_null"].iloc[0] >= 2:  # stored, but no random direction had a centroid left (all NaN)
+        return False
     kind = scores["null_kind"].iloc[0]  # the build stores one kind
     scores = scores[scores["null_kind"] == kind].reset_index(drop=True)
     return scores, queries.stored_illusion_null(connection(), run_id, layer, pooling, k, kind)
@@ -123,6 +125,8 @@ def illusion_null(run_id: str, layer: int, pooling: str, datasets: list[str], k:
     Shared: do not modify."""
     if set(datasets) == set(meta("datasets", run_id)["dataset"]):
         stored = _stored_illusion_null(identity(), run_id, layer, pooling, k)
+        if stored is False:
+            return None
         if stored is not None:
             return stored
     try:

@@ -93,6 +93,20 @@ def wait_for(stage: str, run_id: str | None = None) -> None:
     st.stop()
 
 
+def note_running() -> None:
+    """One line on a page that has its data (the home page) while a build is still running: what is being
+    built, and that the other pages fill in by themselves. Reruns the page when the next step lands."""
+    status = build_status()
+    if status is None:
+        return
+    steps = status["steps"]
+    done = sum(s["status"] in ("computed", "reused") for s in steps)
+    runs = ", ".join(dict.fromkeys(s["run_id"] for s in steps))
+    st.info(f"A build is running ({runs}): {done} of {len(steps)} steps done. What is shown is the file as it "
+            f"stands; each page fills in, or is replaced by the full data, when its step lands.", icon="⏳")
+    _watch(_identity())
+
+
 def wait_for_file(path: Path) -> None:
     """No warehouse yet: while a build is running, show its progress and rerun when the first file lands."""
     status = build_status(path)

@@ -2,7 +2,7 @@
 import altair as alt
 import streamlit as st
 
-from ui import charts, data, url
+from ui import charts, data, progress, url
 from ui.db import connection
 from ui.selection import select_run
 from ui.tables import table
@@ -13,6 +13,7 @@ st.caption("Does what a neuron seems to mean on one dataset survive on another? 
            "This warehouse holds one or more model runs over several datasets.")
 
 con = connection()
+progress.note_running()
 sel = select_run(con, layer=False, pooling=False)  # the home page is about the run
 run = sel.run
 

@@ -43,11 +43,11 @@ def landed(path: Path) -> set[tuple[str, str]]:
 
 def shows(page, url: str, marker: str, timeout_ms: int = 20_000) -> bool:
     """Whether ``url`` shows ``marker`` within the timeout (a fresh load each time)."""
-    page.goto(url, wait_until="domcontentloaded")
     try:
+        page.goto(url, wait_until="domcontentloaded")
         page.get_by_text(marker).first.wait_for(timeout=timeout_ms)
         return True
-    except Exception:  # noqa: BLE001 - playwright's TimeoutError: not there yet
+    except Exception:  # noqa: BLE001 - playwright's errors: not served yet (refused) or not there yet (timeout)
         return False
 
 

@@ -63,9 +63,10 @@ def commands(args) -> tuple[list[str], list[str]]:
 
 
 def _stop(*procs: subprocess.Popen | None) -> None:
+    """Ctrl+C for each child (a build then removes its temporary file and progress file), a kill if it hangs."""
     for p in procs:
         if p is not None and p.poll() is None:
-            p.terminate()
+            p.send_signal(signal.SIGINT)
     for p in procs:
         if p is not None:
             try:

@@ -314,19 +314,24 @@ def test_load_dictionary_dispatches(tmp_path):
 # -- bad input: one line naming the file and the parameter -------------------------------------------------------
 def test_d_in_mismatch_names_cfg_and_site(tmp_path):
     folder = write_sae(tmp_path / "sae", random_weights(40), cfg_v5("relu"))
-    one_line_error(lambda: load_dictionary(folder, d_in=384, site="blocks.5.hook_resid_post"),
-                   folder / "cfg.json", "d_in", "16", "384", "blocks.5.hook_resid_post")
+    msg = one_line_error(lambda: load_dictionary(folder, d_in=384, site="blocks.5.hook_resid_post"),
+                         folder / "cfg.json", "d_in", "16", "384", "blocks.5.hook_resid_post")
+    assert msg.startswith(f"{folder / 'cfg.json'}: d_in is 16")  # the file first, then the parameter
 
 
 def test_missing_files(tmp_path):
     folder = write_sae(tmp_path / "sae", random_weights(41), cfg_v5("relu"))
     (folder / "sae_weights.safetensors").unlink()
-    one_line_error(lambda: load_saelens(folder), folder, "sae_weights.safetensors")
+    msgs = {folder: one_line_error(lambda: load_saelens(folder), folder, "sae_weights.safetensors")}
     other = write_sae(tmp_path / "sae2", random_weights(41), cfg_v5("relu"))
     (other / "cfg.json").unlink()
-    one_line_error(lambda: load_dictionary(other), other, "cfg.json")
-    one_line_error(lambda: load_dictionary(tmp_path / "nowhere"), tmp_path / "nowhere", "no such file")
-    one_line_error(lambda: load_directions(tmp_path / "nowhere.npy"), "nowhere.npy")
+    msgs[other] = one_line_error(lambda: load_dictionary(other), other, "cfg.json")
+    nowhere = tmp_path / "nowhere"
+    msgs[nowhere] = one_line_error(lambda: load_dictionary(nowhere), nowhere, "no such file")
+    npy = tmp_path / "nowhere.npy"
+    msgs[npy] = one_line_error(lambda: load_directions(npy), "nowhere.npy")
+    # each names the missing path first
+    assert all(m.startswith(f"{path}: no ") for path, m in msgs.items()), msgs
 
 
 @pytest.mark.parametrize("cfg,params", [
@@ -339,27 +344,31 @@ def test_missing_files(tmp_path):
 ])
 def test_bad_config(tmp_path, cfg, params):
     folder = write_sae(tmp_path / "sae", random_weights(42), cfg)
-    one_line_error(lambda: load_saelens(folder), folder / "cfg.json", *params)
+    msg = one_line_error(lambda: load_saelens(folder), folder / "cfg.json", *params)
+    assert msg.startswith(f"{folder / 'cfg.json'}: ")  # the file first, then what is wrong in it
 
 
 def test_bad_weights(tmp_path):
     w = random_weights(43)
+    msgs = []
     bad = {**w, "W_enc": w["W_enc"].copy()}
     bad["W_enc"][2, 3] = np.nan
     f = write_sae(tmp_path / "nan", bad, cfg_v5("relu"))
-    one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "W_enc", "non-finite")
+    msgs.append(one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "W_enc", "non-finite"))
     f = write_sae(tmp_path / "missing", {k: v for k, v in w.items() if k != "b_enc"}, cfg_v5("relu"))
-    one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "b_enc")
+    msgs.append(one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "b_enc"))
     f = write_sae(tmp_path / "shape", {**w, "W_dec": w["W_dec"].T.copy()}, cfg_v5("relu"))
-    one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "W_dec", "(16, 40)", "(40, 16)")
+    msgs.append(one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "W_dec", "(16, 40)", "(40, 16)"))
     f = write_sae(tmp_path / "nothr", w, cfg_v6("jumprelu"))
-    one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "threshold")
+    msgs.append(one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors", "threshold"))
     f = write_sae(tmp_path / "corrupt", w, cfg_v5("relu"))
     (f / "sae_weights.safetensors").write_bytes(b"not a safetensors file")
-    one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors")
+    msgs.append(one_line_error(lambda: load_saelens(f), f / "sae_weights.safetensors"))
     f = write_sae(tmp_path / "json", w, cfg_v5("relu"))
     (f / "cfg.json").write_text("{ d_in: 16,")
-    one_line_error(lambda: load_saelens(f), f / "cfg.json", "JSON")
+    msgs.append(one_line_error(lambda: load_saelens(f), f / "cfg.json", "JSON"))
+    # every message names the file at fault first: the weights file, or cfg.json for bad JSON
+    assert [m.split(": ", 1)[0].rsplit("/", 1)[-1] for m in msgs] == ["sae_weights.safetensors"] * 5 + ["cfg.json"]
 
 
 def test_bad_directions(tmp_path):

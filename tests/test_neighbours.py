@@ -155,6 +155,9 @@ def test_nearest_to_vector_sql_equals_numpy(small_warehouse):
             q = rng.standard_normal(32).astype(np.float32)
             df = queries.nearest_to_vector(con, "tiny", 2, "mean", q, DATASETS, 6)
             _check(df, _expected(blocks, q, 6), texts, 6)
+            # a vector, not a stored sentence: nothing is left out, 6 from each dataset, best first
+            assert len(df) == 6 * len(DATASETS)
+            assert all(part["similarity"].is_monotonic_decreasing for _, part in df.groupby("dataset"))
     finally:
         con.close()
 

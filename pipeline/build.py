@@ -182,6 +182,11 @@ class Build:
     steps: list[Step]
     prev: dict | None
     manifest: str
+    # set by write(): the temporary file, the progressive-build settings and the progress file (or None)
+    _tmp: Path | None = field(default=None, init=False, repr=False)
+    _publish_every: float | None = field(default=None, init=False, repr=False)
+    _published_at: float = field(default=0.0, init=False, repr=False)
+    _progress: "Progress | None" = field(default=None, init=False, repr=False)
 
     @classmethod
     def prepare(cls, cfg: BuildConfig, target: Path, log=print) -> "Build":
@@ -286,18 +291,20 @@ class Build:
             raise PipelineError("schema contracts failed: " + "; ".join(f"{n} ({k} rows)" for n, k in bad))
         con.execute("checkpoint")
 
-    def _insert_meta(self, con, manifest: str, status: str = "complete") -> None:
+    def _insert_meta(self, con, manifest: str, status: str = "complete") -> list[str]:
+        """The manifest facts (schema_version is written with the schema); returns their keys."""
         meta = {"built_at": _now().isoformat(timespec="seconds"), "code_version": code_version(),
                 "config_json": self.cfg.to_json(), "config_hash": spec_hash(json.loads(self.cfg.to_json())),
                 "manifest_hash": manifest, "duckdb_version": duckdb.__version__, "build_status": status}
         con.executemany("insert into meta values (?, ?)", list(meta.items()))
+        return list(meta)
 
     def _publish(self, con, extra: list[str], done: int) -> None:
         """Swap a copy of the steps finished so far in over the target (contracts first; a copy that fails
         them is not published). Its manifest is not the build's, so no later build takes it as up to date;
         its stage_log lists exactly the finished steps, which a later build reuses."""
         status = f"partial: {done} of {len(self.steps)} steps"
-        self._insert_meta(con, f"partial-{self.manifest}", status)
+        keys = self._insert_meta(con, f"partial-{self.manifest}", status)
         try:
             bad = violations(con, extra_sql=extra)
             if bad:
@@ -310,8 +317,7 @@ class Build:
             self._published_at = time.time()
             self.log(f"published {self.target} ({status})")
         finally:
-            con.execute("delete from meta where key in ('built_at', 'code_version', 'config_json', 'config_hash', "
-                        "'manifest_hash', 'duckdb_version', 'build_status')")
+            con.execute("delete from meta where list_contains(?, key)", [keys])  # the final ones come at the end
 
     def _insert_datasets(self, con) -> None:
         now = _now()

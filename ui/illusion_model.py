@@ -24,13 +24,11 @@ def scores(sel, datasets: list[str], k: int):
     table = base[["unit", "consistency", "robustness", "baseline_mean", "baseline_std"]].copy()
     info = None
     if null is not None:
-        frame, values = null
-        by_unit = frame.set_index("unit")
-        table = table.assign(z_null=by_unit["z"].reindex(table["unit"]).to_numpy(),
-                             **{c: by_unit[c].reindex(table["unit"]).to_numpy() for c in NULL_COLUMNS[1:]})
+        frame, null = null
+        table = table.merge(frame[["unit", "z", *NULL_COLUMNS[1:]]].rename(columns={"z": "z_null"}), on="unit",
+                            how="left")
         info = {"kind": frame["null_kind"].iloc[0], "n_null": int(frame["n_null"].iloc[0]),
                 "seed": int(frame["seed"].iloc[0])}
-        null = values
     link = {"run": sel.run_id, "layer": sel.layer, "pooling": sel.pooling, "ds": ",".join(datasets), "k": k}
     table["explore"] = [f"/drift?{urllib.parse.urlencode({**link, 'unit': int(u)})}" for u in table["unit"]]
     order = ["unit", "consistency", *(NULL_COLUMNS if info else ()), "robustness", "baseline_mean", "baseline_std",
@@ -39,8 +37,8 @@ def scores(sel, datasets: list[str], k: int):
 
 
 def summary(table: pd.DataFrame, info: dict, alpha: float) -> dict:
-    """analysis.illusion_null.null_summary of the page's table at level ``alpha``."""
-    return null_summary(table.rename(columns={"z_null": "z"}), info["n_null"], alpha=alpha)
+    """analysis.illusion_null.null_summary of the page's table at level ``alpha`` (it reads p_value, q_value)."""
+    return null_summary(table, info["n_null"], alpha=alpha)
 
 
 def ranked(table: pd.DataFrame, column: str, n: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -124,12 +124,14 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from pipeline.export import export
+    from pipeline.export import export_as
 
     path = args.warehouse or os.environ.get("ILLUSION_WAREHOUSE") or DEFAULT_WAREHOUSE
     log = (lambda *_: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    out = export(path, args.out, log=log)
-    print(f"{path}: exported to {out} (manifest {out / 'manifest.json'})")
+    out = export_as(path, args.format, args.out, runs=tuple(args.run or ()), top=args.top, log=log,
+                    progress=not args.quiet)
+    where = f" (manifest {out / 'manifest.json'})" if args.format == "parquet" else ""
+    print(f"{path}: exported as {args.format} to {out}{where}")
     return 0
 
 
@@ -196,9 +198,14 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print what a warehouse holds")
     i.add_argument("--warehouse")
     i.set_defaults(func=cmd_info)
-    e = sub.add_parser("export", help="write every table of a warehouse to Parquet, with a manifest")
+    e = sub.add_parser("export", help="write a warehouse as Parquet (every table, with a manifest), in "
+                                      "Neuronpedia's bulk-import layout or as a Hugging Face datasets folder")
     e.add_argument("--warehouse")
-    e.add_argument("--out", help="output folder (default: <warehouse name>-parquet next to the file)")
+    e.add_argument("--format", default="parquet", help="parquet (default), neuronpedia or hf")
+    e.add_argument("--run", action="append", help="neuronpedia/hf: only this run (repeatable; default: every run)")
+    e.add_argument("--top", type=int, default=20, help="neuronpedia/hf: examples kept per unit, dataset and side "
+                                                       "(default 20, at most the build's topk)")
+    e.add_argument("--out", help="output folder (default: <warehouse name>-<format> next to the file)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_export)
     p = sub.add_parser("presets", help="list demo corpora and research presets")

@@ -218,6 +218,16 @@ def dataset_texts(con, datasets: Sequence[str]) -> pd.DataFrame:
     return run(con, "dataset_texts", datasets=list(datasets))
 
 
+def export_examples(con, runs: Sequence[str] = (), top: int = 20) -> pd.DataFrame:
+    """Every unit's stored extreme sentences (neuron_topk, ranks 1..top), with their text (export formats)."""
+    return run(con, "export_examples", runs=list(runs), top=top)
+
+
+def export_slices(con, runs: Sequence[str] = ()) -> pd.DataFrame:
+    """The (run, layer, pooling) groups of units an export writes, with hook name, model and width."""
+    return run(con, "export_slices", runs=list(runs))
+
+
 def run_tokens(con, run_id: str, datasets: Sequence[str]) -> pd.DataFrame:
     return run(con, "run_tokens", run_id=run_id, datasets=list(datasets))
 

@@ -168,7 +168,7 @@ def test_lstm_states_hidden_as_int8_and_cell_as_float16(tmp_path, small_specs):
 
 @pytest.mark.parametrize("setting, message", [
     ("token_states.per_dataset=-1", "token_states.per_dataset must be an integer >= 0"),
-    ('token_states.lstm_layers=["lstm3.hidden"]', "token_states.lstm_layers must be a non-empty list"),
+    ('token_states.lstm_layers=["lstm1.gate"]', "token_states.lstm_layers must be a list of distinct LSTM stream"),
     ("token_states.transformer_layers=-1", "token_states.transformer_layers must be a non-empty list"),
     ("token_states.transformer_layers=[1, 1]", "token_states.transformer_layers must be a non-empty list"),
     ("token_states.unbounded_dtype=int8", "token_states.unbounded_dtype must be float16 or float32"),

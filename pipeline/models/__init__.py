@@ -33,11 +33,11 @@ def make_runner(spec: ModelSpec, cache=None, base=None):
             return DecoderRunner(spec)
         return DecoderSiteRunner(base or DecoderRunner(spec, mlp="mlp" in spec.sites), spec)
     if spec.kind == "lstm":
-        from pipeline.models.lstm import LSTMRunner
+        from pipeline.models.lstm import LSTMRunner, TorchLSTMRunner
 
-        if spec.path != PACKAGED_TEXTGENRNN:
-            raise PipelineError(f"model {spec.run_id!r}: the LSTM runner knows only {PACKAGED_TEXTGENRNN!r}, "
-                                f"got {spec.path!r}")
+        if spec.path != PACKAGED_TEXTGENRNN:  # a user's folder: an nn.LSTM state dict and vocab.json
+            return TorchLSTMRunner(spec.path, run_id=spec.run_id, max_length=spec.max_length,
+                                   batch_size=spec.batch_size)
         return LSTMRunner.from_fetched(cache, run_id=spec.run_id, max_length=spec.max_length,
                                        batch_size=spec.batch_size)
     raise PipelineError(f"model {spec.run_id!r}: unknown kind {spec.kind!r}")
@@ -45,8 +45,14 @@ def make_runner(spec: ModelSpec, cache=None, base=None):
 
 def detect_kind(path: str) -> str:
     """"decoder" for a causal LM's folder or hub id (GPT-2, Llama, ...), else "transformer"; reads only the
-    config. The packaged LSTM is "lstm"."""
-    if path == PACKAGED_TEXTGENRNN:
+    config. The packaged LSTM and an LSTM folder (model.safetensors or model.pt, and vocab.json) are "lstm"."""
+    from pathlib import Path
+
+    from pipeline.models.lstm import VOCAB_FILE, WEIGHT_FILES
+
+    folder = Path(path)
+    if path == PACKAGED_TEXTGENRNN or (folder.is_dir() and (folder / VOCAB_FILE).exists()
+                                       and any((folder / f).exists() for f in WEIGHT_FILES)):
         return "lstm"
     from pipeline.models.torch_utils import is_causal, quiet_transformers, resolve_model_path
 

@@ -43,7 +43,8 @@ class SentimentConfig:
     suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, last/mean/concat
                         for decoders, cls/mean/concat for transformers; a run uses those it has); the others
                         get the all-units classifier;
-    lstm_streams:       LSTM layers (layers.name) concatenated into the features (default: both cell states);
+    lstm_streams:       LSTM layers (layers.name) concatenated into the features ([] = the default: every cell
+                        state, lstm1.cell and lstm2.cell for textgenrnn);
     transformer_layers: transformer (and decoder) layers concatenated (0 = embedding output, -1 = the last
                         block; for a decoder's MLP run, 0 is block 0's MLP);
     n_subsets, subset_size: random unit subsets (the size is capped at half the units);
@@ -59,7 +60,7 @@ class SentimentConfig:
     penalties: tuple = PENALTIES
     c_grid: tuple = (2.0 ** -10, 2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2, 1.0)
     suite_features: tuple = ("final", "last", "cls")
-    lstm_streams: tuple = ("lstm1.cell", "lstm2.cell")
+    lstm_streams: tuple = ()
     transformer_layers: tuple = (-1,)
     n_subsets: int = 1000
     subset_size: int = 100
@@ -86,8 +87,8 @@ class SentimentConfig:
         object.__setattr__(self, "c_grid", tuple(float(v) for v in self.c_grid))
         check_seq(self, NAME, "suite_features", lambda v: v in FEATURES,
                   f"a list of distinct feature sets from {', '.join(FEATURES)}", True)
-        check_seq(self, NAME, "lstm_streams", lambda v: isinstance(v, str) and bool(v), "a non-empty list of LSTM "
-                  "layer names (lstm1.hidden, lstm1.cell, lstm2.hidden, lstm2.cell)")
+        check_seq(self, NAME, "lstm_streams", lambda v: isinstance(v, str) and bool(v), "a list of LSTM layer "
+                  "names (lstm1.hidden, lstm1.cell, ...; [] = every cell state)", True)
         check_seq(self, NAME, "transformer_layers", is_int, "a non-empty list of distinct layer indices (-1 = last)")
 
 
@@ -182,11 +183,12 @@ def resolve_layers(layers: pd.DataFrame, kind: str, st: dict, run_id: str) -> li
     ids = layers["layer"].tolist()
     if kind == "lstm":
         by_name = dict(zip(layers["name"], layers["layer"]))
-        missing = [n for n in st["lstm_streams"] if n not in by_name]
+        wanted = st["lstm_streams"] or [n for n in by_name if n.endswith(".cell")]
+        missing = [n for n in wanted if n not in by_name]
         if missing:
             raise PipelineError(f"config: sentiment.lstm_streams: run {run_id!r} has no layer "
                                 f"{', '.join(map(repr, missing))} (layers: {', '.join(by_name)})")
-        return [int(by_name[n]) for n in st["lstm_streams"]]
+        return [int(by_name[n]) for n in wanted]
     out = []
     for i in st["transformer_layers"]:
         if not -len(ids) <= i < len(ids):

@@ -8,6 +8,8 @@ page reads one (run, layer) as a single numpy block.
 """
 from __future__ import annotations
 
+import re
+
 import zlib
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from pipeline.errors import PipelineError
 from pipeline.sections import check_bools, check_ints, check_seq, is_int
 
 DTYPES = ("int8", "float16", "float32")
-LSTM_STREAMS = ("lstm1.hidden", "lstm1.cell", "lstm2.hidden", "lstm2.cell")
+LSTM_STREAM = re.compile(r"lstm[1-9][0-9]*\.(hidden|cell)")  # layers.name of an LSTM run's streams
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,8 @@ class TokenStatesConfig:
 
     per_dataset:        sentences per dataset (0: all of them);
     sample:             true: a seeded random sample (the build seed and the dataset name); false: the first ones;
-    lstm_layers:        LSTM streams to store (layers.name), default all four (hidden and cell of both layers);
+    lstm_layers:        LSTM streams to store (layers.name: lstm1.hidden, lstm1.cell, ...); [] = the default,
+                        every stream (hidden and cell of every layer);
     transformer_layers: transformer layer indices (0 = embedding output; negative counts from the end: -1 is
                         the last block);
     bounded_dtype:      storage of states known to lie in [-1, 1] (LSTM hidden = o * tanh(c)): int8 (code / 127),
@@ -40,7 +43,7 @@ class TokenStatesConfig:
     enabled: bool = True
     per_dataset: int = 500
     sample: bool = True
-    lstm_layers: tuple = LSTM_STREAMS
+    lstm_layers: tuple = ()
     transformer_layers: tuple = (-1,)
     bounded_dtype: str = "int8"
     unbounded_dtype: str = "float16"
@@ -48,8 +51,8 @@ class TokenStatesConfig:
     def __post_init__(self):
         check_bools(self, NAME, ("enabled", "sample"))
         check_ints(self, NAME, 0, names=["per_dataset"])
-        check_seq(self, NAME, "lstm_layers", lambda v: isinstance(v, str) and v in LSTM_STREAMS,
-                  f"a non-empty list of distinct names from {', '.join(LSTM_STREAMS)}")
+        check_seq(self, NAME, "lstm_layers", lambda v: isinstance(v, str) and bool(LSTM_STREAM.fullmatch(v)),
+                  "a list of distinct LSTM stream names (lstm1.hidden, lstm1.cell, ...; [] = every stream)", True)
         check_seq(self, NAME, "transformer_layers", is_int, "a non-empty list of distinct layer indices (-1 = last)")
         if self.bounded_dtype not in DTYPES:
             raise PipelineError(f"config: token_states.bounded_dtype must be one of {', '.join(DTYPES)}, "
@@ -91,6 +94,7 @@ def sample_ids(n: int, per_dataset: int, sample: bool, seed: int, dataset: str) 
 def resolve_layers(kind: str, wanted: list, names: list[str]) -> list[int]:
     """Layer indices (layers.layer) for the configured streams (LSTM names) or indices (transformer, -1 = last)."""
     if kind == "lstm":
+        wanted = list(wanted) or names
         missing = [w for w in wanted if w not in names]
         if missing:
             raise PipelineError(f"config: token_states.lstm_layers {missing} not among this run's streams {names}")

@@ -140,3 +140,13 @@ def test_bad_lstm_folders_are_one_line_errors_naming_the_file(byte_model, tmp_pa
     with pytest.raises(PipelineError, match=message) as e:
         TorchLSTMRunner(folder)
     assert "\n" not in str(e.value) and str(folder) in str(e.value)
+
+
+def test_the_readme_lstm_example_is_a_valid_config(tmp_path):
+    from pipeline.config import load_toml
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b.split("```", 1)[0] for b in text.split("```toml")[1:] if 'kind = "lstm"' in b)
+    (tmp_path / "c.toml").write_text(block)
+    (model,) = load_toml(tmp_path / "c.toml")["models"]
+    assert (model.kind, model.run_id, model.max_length) == ("lstm", "mlstm", 512)

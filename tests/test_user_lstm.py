@@ -146,7 +146,8 @@ def test_the_readme_lstm_example_is_a_valid_config(tmp_path):
     from pipeline.config import load_toml
 
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = next(b.split("```", 1)[0] for b in text.split("```toml")[1:] if 'kind = "lstm"' in b)
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml")[1:]]
+    block = next(b for b in blocks if 'kind = "lstm"' in b)
     (tmp_path / "c.toml").write_text(block)
     (model,) = load_toml(tmp_path / "c.toml")["models"]
     assert (model.kind, model.run_id, model.max_length) == ("lstm", "mlstm", 512)

@@ -25,6 +25,26 @@ def sentence_lists(frame: pd.DataFrame) -> dict[str, str]:
     return {d: "\n".join(lines) for d, lines in out.items()}
 
 
+def _md_escape(text: str) -> str:
+    """Text shown inside Streamlit markdown as itself (no emphasis, links, directives or HTML)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|:~$" else c for c in text)
+
+
+def token_lists(frame: pd.DataFrame, window: int = 90) -> dict[str, str]:
+    """Per dataset, its rows as a numbered markdown list (rank, value, the text with the extreme token
+    highlighted); text further than ``window`` characters from the token is cut, marked with an ellipsis."""
+    out: dict[str, list[str]] = {}
+    for d, rank, value, text, a, b in zip(frame["dataset"], frame["rank"], frame["value"], frame["text"],
+                                          frame["token_start"], frame["token_end"]):
+        a, b = int(a), int(b)
+        lo, hi = max(0, a - window), min(len(text), b + window)
+        before = ("…" if lo else "") + _md_escape(text[lo:a])
+        after = _md_escape(text[b:hi]) + ("…" if hi < len(text) else "")
+        token = _md_escape(text[a:b]) or "∅"
+        out.setdefault(d, []).append(f"{int(rank)}. `{value:+.3f}` {before}:orange-background[**{token}**]{after}")
+    return {d: "\n".join(lines) for d, lines in out.items()}
+
+
 def labelled_rows(texts: list[str], pos: list[str], neg: list[str]) -> tuple[list[int], list[int], list[str]]:
     """(rows of the '+' examples in ``texts``, rows of the '-' examples, examples not found); case-insensitive."""
     row_of = {t.casefold(): i for i, t in enumerate(texts)}

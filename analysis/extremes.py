@@ -42,3 +42,52 @@ def _ordered(xt: np.ndarray, cand: np.ndarray, kth: np.ndarray, lowest: bool) ->
     vals = np.take_along_axis(xt, cand, 1)
     order = np.argsort(vals if lowest else -vals, axis=1, kind="stable")
     return np.take_along_axis(cand, order, 1).T
+
+
+class StreamingExtremes:
+    """Per-column top-k and bottom-k of row blocks that arrive in row order, kept in O(k x H) memory, with
+    per-row payloads (e.g. the token each value came from). The result equals ``neuron_extremes`` on all the
+    blocks stacked (ties to the lower row), with each kept entry's payload.
+
+    ``add(hi, lo, payload_hi, payload_lo)``: hi/lo [n, H] (e.g. the max and the min over a sentence's tokens;
+    rows without a value are -inf in hi and +inf in lo), payloads {name: [n, H] int} for the hi and lo values.
+    ``result()`` -> {"top": (rows [k', H], vals, {name: [k', H]}), "bottom": (...)}, rows as global row indices;
+    entries with no finite value are left out (k' <= k; columns share one k').
+    """
+
+    def __init__(self, k: int, names: tuple[str, ...]):
+        self.k, self.names, self.n = int(k), tuple(names), 0
+        self.state: dict[str, tuple | None] = {"top": None, "bottom": None}
+
+    def _merge(self, side: str, vals: np.ndarray, rows: np.ndarray, payload: dict) -> None:
+        old = self.state[side]
+        if old is not None:  # every kept row precedes the new block's rows: lower rows stay first on ties
+            vals = np.concatenate([old[1], vals])
+            rows = np.concatenate([old[0], rows])
+            payload = {n: np.concatenate([old[2][n], payload[n]]) for n in self.names}
+        top_i, _, bot_i, _ = neuron_extremes(vals, self.k)
+        pick = top_i if side == "top" else bot_i
+        rows = np.take_along_axis(rows, pick, 0)
+        order = np.argsort(rows, axis=0, kind="stable")  # kept in row order for the next merge's tie-breaking
+        pick = np.take_along_axis(pick, order, 0)
+        self.state[side] = (np.take_along_axis(rows, order, 0), np.take_along_axis(vals, pick, 0),
+                            {n: np.take_along_axis(payload[n], pick, 0) for n in self.names})
+
+    def add(self, hi: np.ndarray, lo: np.ndarray, payload_hi: dict, payload_lo: dict) -> None:
+        n, h = hi.shape
+        rows = np.broadcast_to(np.arange(self.n, self.n + n)[:, None], (n, h))
+        self._merge("top", hi, rows, payload_hi)
+        self._merge("bottom", lo, rows, payload_lo)
+        self.n += n
+
+    def result(self) -> dict:
+        out = {}
+        for side, state in self.state.items():
+            rows, vals, payload = state
+            top_i, _, bot_i, _ = neuron_extremes(vals, len(vals))  # most extreme first, ties to the lower row
+            order = top_i if side == "top" else bot_i
+            vals = np.take_along_axis(vals, order, 0)
+            keep = np.isfinite(vals).all(1)  # a rank where some column has no value is dropped for all
+            out[side] = (np.take_along_axis(rows, order, 0)[keep], vals[keep],
+                         {n: np.take_along_axis(p, order, 0)[keep] for n, p in payload.items()})
+        return out

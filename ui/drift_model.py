@@ -9,7 +9,7 @@ import pandas as pd
 from analysis import drift_view as dv
 from analysis.drift import extremes_from_scores, histogram_frame, neuron_view, random_baseline, score_histograms
 from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
-from ui import data
+from ui import data, progress
 from ui.db import connection
 from warehouse import queries
 
@@ -49,6 +49,16 @@ def scores(sel, direction, datasets: list[str], k: int) -> Scores:
         rand = random_baseline(s, k, seed=0)
     return Scores(extremes_from_scores(s, k, "top"), extremes_from_scores(s, k, "bottom"), dv.ranked_random(rand),
                   score_histograms(s), float(s["value"].min()), float(s["value"].max()), len(s))
+
+
+def has_token_lists(sel, direction) -> bool:
+    """Whether the build stored token-level lists (token_topk) for this run and the direction is a unit."""
+    return direction.unit is not None and data.has_tables("token_topk") and progress.done("token_topk", sel.run_id)
+
+
+def token_lists(sel, unit: int, datasets: list[str], k: int, side: str) -> pd.DataFrame:
+    """Per dataset, the k sentences whose extreme token (max for top, min for bottom) is most extreme."""
+    return queries.token_top(connection(), sel.run_id, sel.layer, unit, side, datasets, k)
 
 
 def with_texts(frame: pd.DataFrame) -> pd.DataFrame:

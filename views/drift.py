@@ -30,17 +30,27 @@ def distribution(sel, direction, s: model.Scores, k: int) -> None:
                f"sizes do not matter); dashed: each dataset's top-{k} cut-off. {s.n_scored:,} sentences.")
 
 
-def sentences(sel, s: model.Scores, datasets: list[str], k: int) -> None:
+def sentences(sel, direction, s: model.Scores, datasets: list[str], k: int) -> None:
     lists = {"top": (f"Top {k}", s.top), "bottom": (f"Bottom {k}", s.bottom),
              "random": (f"{k} random sentences (the baseline)", s.random)}
+    if model.has_token_lists(sel, direction):
+        lists |= {"top_token": (f"Top {k} by token", "top"), "bottom_token": (f"Bottom {k} by token", "bottom")}
     which = url.url_choice("list", list(lists), "top")
     which = st.segmented_control("Sentences per dataset", list(lists), format_func=lambda w: lists[w][0],
                                  default=which, key="drift_list") or "top"
     url.set_params(list=which)
     title, frame = lists[which]
-    frame = model.with_texts(frame)
     st.subheader(f"{title} per dataset")
-    md = dv.sentence_lists(frame)
+    if which.endswith("_token"):
+        frame = model.token_lists(sel, direction.unit, datasets, k, frame)
+        st.caption(f"Each sentence through its {'strongest' if which == 'top_token' else 'weakest'} token "
+                   f"(highlighted): the sentences whose {'maximal' if which == 'top_token' else 'minimal'} activation "
+                   f"of {direction.label} over their own tokens is the most extreme, each sentence once. The "
+                   f"other lists rank sentences by their pooled ({sel.pooling}) vector.")
+        md = dv.token_lists(frame)
+    else:
+        frame = model.with_texts(frame)
+        md = dv.sentence_lists(frame)
     per_row = 3
     # one row of columns, datasets i, i + 3, ... stacked in column i (one st.columns call however many datasets)
     for i, col in enumerate(st.columns(per_row)):
@@ -112,6 +122,6 @@ datasets, k = select_datasets_and_k(data.meta("datasets", sel.run_id)["dataset"]
 scores = model.scores(sel, direction, datasets, k)
 st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
 distribution(sel, direction, scores, k)
-sentences(sel, scores, datasets, k)
+sentences(sel, direction, scores, datasets, k)
 overlaps(sel, direction, scores, datasets, k, dim)
 hypothesis(sel, direction, scores, datasets, k)

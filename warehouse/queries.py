@@ -218,6 +218,11 @@ def dataset_texts(con, datasets: Sequence[str]) -> pd.DataFrame:
     return run(con, "dataset_texts", datasets=list(datasets))
 
 
+def token_top(con, run_id: str, layer: int, unit: int, side: str, datasets: Sequence[str], k: int) -> pd.DataFrame:
+    """One unit's token-level top (or bottom) sentences per dataset, with the extreme token and the text."""
+    return run(con, "token_top", run_id=run_id, layer=layer, unit=unit, side=side, datasets=list(datasets), k=k)
+
+
 def export_examples(con, runs: Sequence[str] = (), top: int = 20) -> pd.DataFrame:
     """Every unit's stored extreme sentences (neuron_topk, ranks 1..top), with their text (export formats)."""
     return run(con, "export_examples", runs=list(runs), top=top)

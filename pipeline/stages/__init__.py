@@ -47,6 +47,7 @@ RUN_STAGES = (
     "separability",
     "anisotropy",
     "token_states",
+    "token_topk",       # the drift page's token-level top examples
     "sentiment",
     "attention",
 )

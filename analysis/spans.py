@@ -314,3 +314,110 @@ def phrase_vector(states: np.ndarray, i0: int, i1: int, pooling: str = "mean") -
     if pooling == "last":
         return states[i1 - 1]
     raise ValueError(f"pooling must be mean or last, got {pooling!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Timing and decay after a span; selectivity across phrases (the study's idiom neurons)
+# ---------------------------------------------------------------------------------------------------------
+
+def span_timecourse(sentences: list[np.ndarray], spans: list[tuple[int, int]], units, before: int = 3,
+                    after: int = 20, threshold: float = THRESHOLD) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How the chosen units behave around each occurrence of a span and after it ends.
+
+    sentences[i]: one occurrence's sentence states [T, H]; spans[i]: its units [i0, i1). Step s is relative to
+    the span's last unit (s = 0), from ``before`` units before the span starts to ``after`` units after it ends.
+    Returns (curve, decay): curve has one row per (unit, step) with the mean state over the occurrences that
+    reach that step and their count n; decay one row per unit with the mean at the span's end, the steps after
+    the end until the unit first falls below ``threshold`` (median over the occurrences that were on at the end
+    and fall within ``after`` steps; NaN if none falls), how many were on at the end and how many fell.
+    """
+    units = np.asarray(units, dtype=np.int64)
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    falls: list[list[int]] = [[] for _ in units]
+    on_end = np.zeros(len(units), dtype=np.int64)
+    for x, (i0, i1) in zip(sentences, spans):
+        end = i1 - 1
+        x = x[:, units]
+        for t in range(max(0, i0 - before), min(len(x), end + after + 1)):
+            s = t - end
+            sums[s] = sums.get(s, 0) + x[t]
+            counts[s] = counts.get(s, 0) + 1
+        was_on = x[end] >= threshold
+        on_end += was_on
+        for j in np.flatnonzero(was_on):
+            below = np.flatnonzero(x[end + 1:end + after + 1, j] < threshold)
+            if len(below):
+                falls[j].append(int(below[0]) + 1)
+    steps = sorted(counts)
+    curve = pd.DataFrame([(int(u), s, float(sums[s][j] / counts[s]), counts[s]) for j, u in enumerate(units)
+                          for s in steps], columns=["unit", "step", "mean", "n"])
+    at_end = sums.get(0, np.zeros(len(units))) / max(counts.get(0, 0), 1)
+    decay = pd.DataFrame({"unit": units, "mean_at_end": at_end,
+                          "steps_to_below": [float(np.median(f)) if f else np.nan for f in falls],
+                          "on_at_end": on_end, "fell_within": [len(f) for f in falls]})
+    return curve, decay
+
+
+def phrase_selectivity(texts: list[str], starts, ends, sentence_states, phrases: list[str],
+                       threshold: float = THRESHOLD) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which units are on over each phrase and not over its words used elsewhere (the study's idiom neurons).
+
+    texts/starts/ends: the stored sentences and their units' character spans; sentence_states(i) -> [T, H].
+    A unit is on over an occurrence when it is >= threshold at every step of it (units_on). For each phrase:
+    ``response`` = the share of its occurrences a unit is on over; ``control`` = the share of the occurrences
+    of the phrase's words outside any occurrence of the phrase (each word alone, its literal use) it is on over.
+    Returns (per_phrase: one row per phrase and unit with response, control, selectivity = response - control,
+    n_occurrences, n_controls; per_unit: per unit, how many phrases it responds to (response >= 0.5), how many it
+    is selective for (response >= 0.5 and control < 0.5), and its most selective phrase; ranked by selective
+    phrases, then best selectivity)."""
+    cache: dict[int, np.ndarray] = {}
+
+    def states(i):
+        if i not in cache:
+            cache[i] = sentence_states(i)
+        return cache[i]
+
+    def on_rate(occ) -> tuple[np.ndarray | None, int]:
+        hits, n = None, 0
+        for i, a, b in occ:
+            span = char_span_units(starts[i], ends[i], a, b)
+            if span is None:
+                continue
+            on = (states(i)[span[0]:span[1]] >= threshold).all(axis=0)
+            hits = on.astype(np.int64) if hits is None else hits + on
+            n += 1
+        return (hits / n if n else None), n
+
+    rows = []
+    for p in phrases:
+        occ = find_occurrences(texts, p)
+        resp, n_occ = on_rate(occ)
+        if resp is None:
+            continue
+        inside = {}
+        for i, a, b in occ:
+            inside.setdefault(i, []).append((a, b))
+        ctrl_occ = [(i, a, b) for w in dict.fromkeys(w.lower() for w in p.split())
+                    for i, a, b in find_occurrences(texts, w)
+                    if not any(a >= pa and b <= pb for pa, pb in inside.get(i, []))]
+        ctrl, n_ctrl = on_rate(ctrl_occ)
+        ctrl = np.full_like(resp, np.nan) if ctrl is None else ctrl
+        rows.append(pd.DataFrame({"phrase": p, "unit": np.arange(len(resp)), "response": resp, "control": ctrl,
+                                  "selectivity": resp - np.nan_to_num(ctrl, nan=0.0), "n_occurrences": n_occ,
+                                  "n_controls": n_ctrl}))
+    cols = ["phrase", "unit", "response", "control", "selectivity", "n_occurrences", "n_controls"]
+    per_phrase = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+    if per_phrase.empty:
+        return per_phrase, pd.DataFrame(columns=["unit", "responds_to", "selective_for", "best_phrase",
+                                                 "best_selectivity"])
+    per_phrase["responds"] = per_phrase["response"] >= 0.5
+    per_phrase["selective"] = per_phrase["responds"] & ~(per_phrase["control"] >= 0.5)
+    g = per_phrase.groupby("unit")
+    best = per_phrase.loc[g["selectivity"].idxmax(), ["unit", "phrase", "selectivity"]]
+    per_unit = pd.DataFrame({"unit": g.size().index, "responds_to": g["responds"].sum().to_numpy(),
+                             "selective_for": g["selective"].sum().to_numpy()}).merge(
+        best.rename(columns={"phrase": "best_phrase", "selectivity": "best_selectivity"}), on="unit")
+    per_unit = per_unit.sort_values(["selective_for", "best_selectivity", "unit"], ascending=[False, False, True],
+                                    kind="stable").reset_index(drop=True)
+    return per_phrase, per_unit

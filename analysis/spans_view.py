@@ -147,3 +147,16 @@ def sentence(keys: pd.DataFrame, row: int) -> tuple[str, np.ndarray, np.ndarray]
 def unit_array(chosen) -> np.ndarray:
     """The chosen unit ids, sorted, as an int array."""
     return np.array(sorted(chosen), dtype=int)
+
+
+def phrase_spans(keys: pd.DataFrame, phrase: str, limit: int = 200) -> list[tuple[int, int, int]]:
+    """Block rows and unit spans [(row, i0, i1)] of the first ``limit`` occurrences of ``phrase`` in the stored
+    texts that the model read in full."""
+    out = []
+    for r, a, b in find_occurrences(keys["text"].tolist(), phrase):
+        span = char_span_units(keys.at[r, "starts"], keys.at[r, "ends"], a, b)
+        if span is not None:
+            out.append((r, *span))
+            if len(out) == limit:
+                break
+    return out

@@ -40,3 +40,23 @@ def pca_chart(x_title: str, y_title: str):
     return alt.Chart(alt.NamedData("points")).mark_circle(size=70, opacity=0.75).encode(
         x=alt.X("pc1:Q", title=x_title), y=alt.Y("pc2:Q", title=y_title), color=alt.Color("set:N"),
         tooltip=["set:N", "phrase:N", "dataset:N", "sentence_id:Q", "context:N"]).properties(height=380)
+
+
+def timecourse_chart(threshold: float):
+    lines = alt.Chart(alt.NamedData("curve")).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="units after the span's last unit (0 = its last unit; negative: before and in it)"),
+        y=alt.Y("mean:Q", title="mean state"), color=alt.Color("unit:N"),
+        tooltip=["unit:Q", "step:Q", alt.Tooltip("mean:Q", format=".3f"), "n:Q"])
+    rules = alt.Chart(alt.NamedData("rules")).mark_rule(strokeDash=[4, 3], color="#888").encode(
+        x=alt.X("x:Q"), tooltip=["what:N"])
+    thr = alt.Chart(alt.NamedData("thr")).mark_rule(color="#d62728", opacity=0.6).encode(y="y:Q", tooltip=["what:N"])
+    return (lines + rules + thr).properties(height=320)
+
+
+def selectivity_chart(height: int):
+    return alt.Chart(alt.NamedData("cells")).mark_rect().encode(
+        x=alt.X("phrase:N", title=None), y=alt.Y("unit:O", sort=None, title="unit"),
+        color=alt.Color("selectivity:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-1, 1]),
+                        title="response - control"),
+        tooltip=["unit:Q", "phrase:N", alt.Tooltip("response:Q", format=".2f"),
+                 alt.Tooltip("control:Q", format=".2f"), "n_occurrences:Q", "n_controls:Q"]).properties(height=height)

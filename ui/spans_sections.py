@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import spans_view as sv
-from analysis.spans import coactivation, contrast as contrast_test
+from analysis.spans import coactivation, contrast as contrast_test, parse_phrases, phrase_selectivity, span_timecourse
 from ui import charts, url
 from ui import spans_charts as ch
 from ui import spans_model as model
@@ -109,3 +109,64 @@ def results(res: pd.DataFrame, hidden: int, n_a: int, n_b: int) -> None:
     if is_open:
         with box:
             table(res, "span_contrast", key="sp_contrast_all", column_config=sci)
+
+
+def timing(block, row, sel, thr, i0, i1, unit_word: str, after: int = 20) -> None:
+    st.subheader("4. Timing and decay after the span")
+    text, starts, ends = sv.sentence(block.keys, row)
+    phrase = text[int(starts[i0]):int(ends[i1 - 1])]
+    spans = sv.phrase_spans(block.keys, phrase)
+    shown = sel[:12]
+    curve, decay = span_timecourse([block.sentence(r) for r, _, _ in spans], [(a, b) for _, a, b in spans], shown,
+                                   before=3, after=after, threshold=thr)
+    charts.show(ch.timecourse_chart, (thr,), {
+        "curve": curve, "rules": pd.DataFrame({"x": [0], "what": ["the span's last unit"]}),
+        "thr": pd.DataFrame({"y": [thr], "what": [f"threshold {thr:g}"]})}, width="stretch")
+    st.caption(f"The mean state of {len(shown)} selected unit(s){' (the first 12)' if len(sel) > 12 else ''} around "
+               f"the {len(spans)} stored occurrence(s) of “{phrase}” (whole words, any case"
+               f"{', the first 200' if len(spans) == 200 else ''}), from 3 {unit_word} before it to {after} after "
+               f"its end; n per step in the tooltip. After the study's small-sample check of a chunking neuron's "
+               f"activation timing and decay.")
+    fell = decay.dropna(subset=["steps_to_below"])
+    if len(fell):
+        st.markdown(f"Median {unit_word} until a unit on at the span's end falls below {thr:g}: "
+                    + ", ".join(f"unit {int(u)}: {v:g}" for u, v in zip(fell["unit"], fell["steps_to_below"])) + ".")
+    table(decay, "span_decay", key="sp_decay_table")
+
+
+def selectivity(block, thr) -> None:
+    st.subheader("5. Selectivity across phrases")
+    st.caption(f"Several phrases, one per line (e.g. idioms). A unit responds to a phrase when it is ≥ {thr:g} at "
+               "every step of most (≥ 50%) of its stored occurrences; it is selective for it when it also stays off "
+               "over most occurrences of the phrase's words used elsewhere (each word alone, outside the phrase). "
+               "Units ranked by how many phrases they are selective for, then by response minus control.")
+    typed = st.text_area("Phrases", url.get("sel_ph"), key="sp_sel_ph", height=110,
+                         placeholder="weather the storm\ndragging its feet\nbreak the ice")
+    url.set_params(sel_ph=typed.strip())
+    phrases = parse_phrases(typed)
+    if not phrases:
+        return
+    keys = block.keys
+    per_phrase, per_unit = phrase_selectivity(keys["text"].tolist(), keys["starts"].tolist(),
+                                              keys["ends"].tolist(), block.sentence, phrases, thr)
+    found = sorted(set(per_phrase["phrase"])) if len(per_phrase) else []
+    missing = [p for p in phrases if p not in found]
+    if missing:
+        st.warning("Not in the stored sentences, so left out: " + "; ".join(missing))
+    if per_unit.empty:
+        return
+    one = int(((per_unit["selective_for"] == 1) & (per_unit["responds_to"] == 1)).sum())
+    many = int((per_unit["responds_to"] >= 3).sum())
+    st.markdown(f"Of {int((per_unit['responds_to'] > 0).sum())} units that respond to at least one of the "
+                f"{len(found)} phrases, **{one}** respond to exactly one and are selective for it; **{many}** respond "
+                f"to three or more.")
+    top = per_unit.head(20)["unit"].tolist()
+    cells = per_phrase[per_phrase["unit"].isin(top)].copy()
+    cells["unit"] = pd.Categorical(cells["unit"], categories=top, ordered=True)
+    charts.show(ch.selectivity_chart, (18 * len(top) + 30,), {"cells": cells.sort_values("unit")}, width="stretch")
+    table(per_unit, "span_selectivity", key="sp_selectivity_table")
+    box, is_open = details("Every unit × phrase", key="sp_selectivity_open")
+    if is_open:
+        with box:
+            table(per_phrase.drop(columns=["responds", "selective"]), "span_selectivity_phrases",
+                  key="sp_selectivity_phrases")

@@ -102,7 +102,7 @@ def pick_units(keys, row, states, hidden, unit_word):
 
 
 def contrast_sets(block, run_id: str, hidden: int) -> None:
-    st.subheader("4. Contrast sets")
+    st.subheader("6. Contrast sets")
     st.caption("Two lists of phrases, one per line (e.g. idiomatic vs literal uses of a word). Each phrase is looked "
                "up in the stored sentences (case-insensitive, whole words): the dashboard cannot run the model, so "
                "only phrases that occur in the stored sample count. Each occurrence's vector is this layer's state "
@@ -139,8 +139,10 @@ if len(sel):
     sections.matches(block, row, sel, thr, i0, i1)
     if len(sel) >= 2:
         sections.coactivations(block, sel, thr)
+    sections.timing(block, row, sel, thr, i0, i1, word)
 else:
     st.info(f"No unit is ≥ {thr:g} at every step of this span" + (" with the strict rule" if strict else "")
             + ": lower the threshold, shorten the span, or add units by hand. The contrast sets below do not need "
             "a selection.")
+sections.selectivity(block, thr)
 contrast_sets(block, run_id, hidden)

@@ -46,8 +46,11 @@ def test_page_shows_table1_and_verdicts_from_the_stored_numbers(monkeypatch, sen
     assert at.query_params["run"] == "tiny" and at.query_params["feature"] == "cls"
     clf, units, subsets = stored(senti_warehouse, "reviews", "cls", "l2")
     t1 = at.dataframe[0].value
-    assert t1["features"].tolist() == ["All units", "SN deleted", "SN only"]
-    assert np.allclose(t1["test accuracy %"], 100 * clf.loc[["all", "sn_deleted", "sn_only"], "test_accuracy"])
+    models = ["all", "sn_deleted", "sn_only"] + (["hindrance_removed"] if "hindrance_removed" in clf.index else [])
+    assert t1["features"].tolist() == ["All units", "SN deleted", "SN only", "Hindrance units removed"][:len(models)]
+    assert np.allclose(t1["test accuracy %"], 100 * clf.loc[models, "test_accuracy"])
+    shown = "\n".join(m.value for m in at.markdown)
+    assert ("Removing all" in shown) == ("hindrance_removed" in clf.index)
     text = "\n".join(m.value for m in at.markdown)
     sn = int(clf.loc["all", "sn_unit"])
     assert f"unit **{sn}**" in text and f"{units.loc[sn, 'weight']:+.3f}" in text

@@ -224,6 +224,14 @@ def test_protocol_matches_sklearn_on_a_fixed_seed(penalty):
     for unit in (suite.sn, 3, 11):
         c_one, acc_one, _ = sk_tune(d, [unit], grid, penalty)
         assert abs(suite.single.test[unit] - acc_one) <= 0.005
+    # the study's "hindrance" units (left out alone, test accuracy beats all units), then all of them at once
+    hind = np.flatnonzero(suite.ablation > suite.all.test[0])
+    assert suite.hindrance.tolist() == hind.tolist()
+    if 0 < len(hind) < h:
+        c_h, acc_h, _ = sk_tune(d, np.delete(np.arange(h), hind), grid, penalty)
+        assert suite.hindrance_removed.c[0] == c_h and abs(suite.hindrance_removed.test[0] - acc_h) <= 0.005
+    else:
+        assert suite.hindrance_removed is None
     for unit in (suite.sn, 5):  # single-unit ablations at the all-units C
         cols = np.delete(np.arange(h), unit)
         ref = sk_fit(d.x["train"][:, cols], d.y["train"], suite.ablation_c, penalty)

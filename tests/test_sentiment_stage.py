@@ -50,7 +50,7 @@ def test_settings_choose_sentiment_datasets_by_spec(tiny_spec, small_specs, file
     assert stage.chosen_datasets(cfg, names) == ["movies", "sst", "reviews", "few"]
     st = stage.settings(cfg, tiny_spec, names)
     assert st["label_kinds"] == {"movies": "score", "sst": "binary", "reviews": "binary", "few": "binary"}
-    assert st["features"] == ["cls", "mean", "concat"] and st["suite"] == ["cls"]
+    assert st["features"] == ["cls", "mean", "concat", "min", "max", "abs"] and st["suite"] == ["cls"]
     assert stage.settings(cfg.with_(sentiment=cfg.sentiment.__class__(enabled=False)), tiny_spec, names) is None
     lstm = ModelSpec("lstm", "lstm", "packaged:textgenrnn")
     assert stage.settings(cfg, lstm, names)["suite"] == ["final"]
@@ -133,6 +133,30 @@ def test_all_units_accuracy_matches_sklearn_on_the_stored_vectors(con):
         assert len(clean) == te.sum()
         assert np.isclose(((clean["p_positive"] > 0.5) == clean["y"]).mean(), clf.loc[("cls", penalty, "all"),
                                                                                      "test_accuracy"])
+
+
+@pytest.mark.parametrize("pool", ["min", "abs"])
+def test_token_pooled_features_match_sklearn_on_pools_taken_here(con, tiny_spec, pool):
+    """Study 002's other poolings: each text's last-layer states over its own tokens, pooled with numpy here,
+    then the all-units classifier refitted with sklearn at the stored C."""
+    from pipeline.models import make_runner
+
+    labels = con.execute("select sentence_id, y, split from sentiment_labels where run_id = 'tiny' and "
+                         "dataset = 'reviews' order by sentence_id").df()
+    texts = con.execute("select text from sentences where dataset = 'reviews' order by sentence_id").df()["text"]
+    states = make_runner(tiny_spec).token_states(texts.iloc[labels["sentence_id"]].tolist())
+    last = [s.states[-1] for s in states]  # [T, H]
+    x = np.stack([t.min(0) if pool == "min" else t[np.abs(t).argmax(0), np.arange(t.shape[1])] for t in last])
+    tr, te = (labels["split"] == "train").to_numpy(), (labels["split"] == "test").to_numpy()
+    mu, sd = x[tr].mean(0), x[tr].std(0)
+    xs = (x - mu) / np.where(sd == 0, 1, sd)
+    clf = queries.sentiment_classifiers(con, "tiny", "reviews").set_index(["feature", "penalty", "model"])
+    c = clf.loc[(pool, "l2", "all"), "c"]
+    model = LogisticRegression(C=c, l1_ratio=0.0, tol=1e-8, max_iter=10000).fit(xs[tr], labels["y"][tr])
+    assert abs(clf.loc[(pool, "l2", "all"), "test_accuracy"] - model.score(xs[te], labels["y"][te])) \
+        <= 1 / te.sum() + 1e-9
+    feats = queries.sentiment_features(con, "tiny").set_index("feature")
+    assert list(feats.loc[pool, "poolings"]) == [pool] and feats.loc[pool, "n_units"] == 32
 
 
 def test_features_subsets_and_table2(con):

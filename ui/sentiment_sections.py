@@ -39,6 +39,9 @@ def weights(s: Study, run_id: str) -> None:
 def table1(s: Study, t1: pd.DataFrame) -> None:
     st.markdown("#### Table 1: all units, SN deleted, SN only")
     table(t1, "sentiment_table1", key="senti_t1")
+    line = an.hindrance_statement(s.acc, int(s.acc.loc["all", "n_units"])) if "n_units" in s.acc.columns else None
+    if line:
+        st.markdown(line)
     gap = 100 * (s.acc_all - s.majority)
     st.caption(f"Majority class on the test split: {100 * s.majority:.2f}% (always answering the more frequent class)"
                + (f"; all units are {gap:+.2f} points from it"

@@ -25,7 +25,8 @@ from pipeline.methods.sentiment_solver import PENALTIES, predict_proba
 from pipeline.sections import check_bools, check_ints, check_seq, is_int
 from warehouse import queries
 
-FEATURES = ("final", "last", "cls", "mean", "concat")
+TOKEN_POOLS = ("min", "max", "abs")  # pooled here from every unit's state (runner.token_states), not stored
+FEATURES = ("final", "last", "cls", "mean", "concat") + TOKEN_POOLS
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class SentimentConfig:
     suite_features:     feature sets that get every experiment (final/mean/concat for LSTMs, last/mean/concat
                         for decoders, cls/mean/concat for transformers; a run uses those it has); the others
                         get the all-units classifier;
+    token_pools:        more feature sets the study compares, pooled here over the text's own units from their
+                        states (the model runs again over the studied datasets): min, max and abs (the state of
+                        largest magnitude, its sign kept); [] for none;
     lstm_streams:       LSTM layers (layers.name) concatenated into the features ([] = the default: every cell
                         state, lstm1.cell and lstm2.cell for textgenrnn);
     transformer_layers: transformer (and decoder) layers concatenated (0 = embedding output, -1 = the last
@@ -60,6 +64,7 @@ class SentimentConfig:
     penalties: tuple = PENALTIES
     c_grid: tuple = (2.0 ** -10, 2.0 ** -8, 2.0 ** -6, 2.0 ** -4, 2.0 ** -2, 1.0)
     suite_features: tuple = ("final", "last", "cls")
+    token_pools: tuple = TOKEN_POOLS
     lstm_streams: tuple = ()
     transformer_layers: tuple = (-1,)
     n_subsets: int = 1000
@@ -87,6 +92,8 @@ class SentimentConfig:
         object.__setattr__(self, "c_grid", tuple(float(v) for v in self.c_grid))
         check_seq(self, NAME, "suite_features", lambda v: v in FEATURES,
                   f"a list of distinct feature sets from {', '.join(FEATURES)}", True)
+        check_seq(self, NAME, "token_pools", lambda v: v in TOKEN_POOLS,
+                  f"a list of distinct poolings from {', '.join(TOKEN_POOLS)}", True)
         check_seq(self, NAME, "lstm_streams", lambda v: isinstance(v, str) and bool(v), "a list of LSTM layer "
                   "names (lstm1.hidden, lstm1.cell, ...; [] = every cell state)", True)
         check_seq(self, NAME, "transformer_layers", is_int, "a non-empty list of distinct layer indices (-1 = last)")
@@ -149,7 +156,7 @@ def feature_plan(kind: str, s) -> dict:
     # The pooled state the study attacks, then the mean: an LSTM's final state, a decoder's last token (it has
     # no [CLS]; it is the decoder's final state), an encoder's [CLS].
     poolings = [{"lstm": "final", "decoder": "last"}.get(kind, "cls"), "mean"]
-    names = poolings + ["concat"]
+    names = poolings + ["concat"] + list(s.token_pools)
     plan = {"poolings": poolings, "features": names, "suite": [f for f in names if f in s.suite_features]}
     if kind == "lstm":
         plan["lstm_streams"] = list(s.lstm_streams)
@@ -203,7 +210,7 @@ def resolve_layers(layers: pd.DataFrame, kind: str, st: dict, run_id: str) -> li
 
 def feature_blocks(feature: str, poolings: list[str], layer_ids: list[int]) -> list[tuple[int, str]]:
     """The (layer, pooling) blocks of a feature set, in concatenation order (pooling-major)."""
-    pools = poolings if feature == "concat" else [feature]
+    pools = poolings if feature == "concat" else [feature]  # a token pool is one block per layer, as a pooling
     return [(layer, p) for p in pools for layer in layer_ids]
 
 
@@ -319,8 +326,8 @@ def _dataset(ctx, st, dataset: str, features: dict, hidden: int) -> int:
     _insert(con, "sentiment_labels", pd.DataFrame({"run_id": run_id, "dataset": dataset, "sentence_id": ids,
                                                    "y": y, "split": splits, "is_long": is_long}))
     blocks = sorted({b for f in features.values() for b in f})
-    vectors = {}
-    for layer, pooling in blocks:
+    vectors = token_pooled(ctx, texts, [b for b in blocks if b[1] in TOKEN_POOLS])
+    for layer, pooling in [b for b in blocks if b[1] not in TOKEN_POOLS]:
         x, keys = queries.layer_matrix(con, run_id, layer, pooling, [dataset])
         if len(x) != len(frame) or not np.array_equal(keys["sentence_id"].to_numpy(), np.arange(len(frame))):
             raise PipelineError(f"sentiment {run_id}/{dataset}: stored activations of layer {layer} {pooling} "
@@ -351,6 +358,9 @@ def _dataset(ctx, st, dataset: str, features: dict, hidden: int) -> int:
                 units = proto.unit_frame(suite).assign(ablation_c=suite.ablation_c, subset_c=suite.subset_c)
                 models = [("all", full, 0, data.n_units), ("sn_deleted", suite.sn_deleted, 0, data.n_units - 1),
                           ("sn_only", suite.single, sn, 1)]
+                if suite.hindrance_removed is not None:
+                    models.append(("hindrance_removed", suite.hindrance_removed, 0,
+                                   data.n_units - len(suite.hindrance)))
                 subsets = pd.DataFrame({
                     **key, "subset": np.arange(len(suite.subsets)),
                     "units": [np.flatnonzero(m).tolist() for m in suite.subsets],
@@ -416,11 +426,41 @@ def _adversarial(ctx, st, dataset, features, texts, is_long, sentence_ids, train
         # One thread: re-encoding a few hundred texts is many small operations, which a thread pool slows down.
         with limit_threads(1):
             enc = runner.encode(adv, progress=ctx.progress).vectors  # [layers, poolings, N, H]
+        extra = token_pooled(ctx, adv, sorted({b for f in features.values() for b in f if b[1] in TOKEN_POOLS}))
         for (feature, penalty), (data, w, b) in trained.items():
-            x = np.hstack([enc[layer, pool_of[pooling]] for layer, pooling in features[feature]])
+            x = np.hstack([extra[(layer, pooling)] if pooling in TOKEN_POOLS else enc[layer, pool_of[pooling]]
+                           for layer, pooling in features[feature]])
             p = predict_proba(data.transform(x), w[None], np.array([b]))[:, 0]
             df = pd.DataFrame({"run_id": ctx.run_id, "dataset": dataset, "feature": feature, "penalty": penalty,
                                "attack": attack, "sentence_id": sentence_ids[rows], "p_positive": p.astype(np.float32)})
             _insert(ctx.con, "sentiment_predictions", df)
             n_rows += len(df)
     return n_rows, int(cut_any.sum())
+
+
+def pool_tokens(states: np.ndarray, pool: str) -> np.ndarray:
+    """One text's [T, H] states pooled over its units: min, max, or abs (the value of largest magnitude, with
+    its sign; ties to the earlier unit). A text without units gives zeros."""
+    if not len(states):
+        return np.zeros(states.shape[1], np.float32)
+    if pool == "min":
+        return states.min(0)
+    if pool == "max":
+        return states.max(0)
+    if pool == "abs":
+        return np.take_along_axis(states, np.abs(states).argmax(0)[None], 0)[0]
+    raise ValueError(f"unknown token pooling {pool!r}")
+
+
+def token_pooled(ctx, texts, blocks: list[tuple[int, str]]) -> dict:
+    """{(layer, pool): [N, H]} for the token-pooled blocks, from one run of the model over ``texts``."""
+    if not blocks:
+        return {}
+    runner = ctx.runner()
+    out = {b: [] for b in blocks}
+    with limit_threads(1 if ctx.spec.kind == "lstm" else None):
+        for start in range(0, len(texts), 256):
+            for ts in runner.token_states(list(texts[start:start + 256])):
+                for layer, pool in blocks:
+                    out[(layer, pool)].append(pool_tokens(ts.states[layer], pool))
+    return {b: np.stack(v).astype(np.float32) for b, v in out.items()}

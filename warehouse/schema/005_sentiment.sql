@@ -55,7 +55,7 @@ create table sentiment_features (
 -- ref: (select run_id, unnest(layers) as layer from sentiment_features)(run_id, layer) -> layers(run_id, layer)
 comment on table sentiment_features is 'The feature sets of a run: stored sentence vectors (activations) of some layers and poolings, concatenated. Unit u of a feature set is block u // hidden_size of (pooling, layer) in poolings-major order, neuron u % hidden_size.';
 comment on column sentiment_features.run_id is 'The run.';
-comment on column sentiment_features.feature is 'Name: a pooling (final, mean for LSTMs; last, mean for decoders; cls, mean for transformers) or concat (every pooling side by side).';
+comment on column sentiment_features.feature is 'Name: a stored pooling (final, mean for LSTMs; last, mean for decoders; cls, mean for transformers), concat (those side by side), or min, max, abs: pooled by the stage over the text''s own units (not stored in activations; abs = the state of largest magnitude, its sign kept).';
 comment on column sentiment_features.layers is 'Layer ids (layers.layer) concatenated, in order.';
 comment on column sentiment_features.layer_names is 'Their names, e.g. lstm1.cell, lstm2.cell or blocks.5.hook_resid_post.';
 comment on column sentiment_features.poolings is 'Poolings concatenated, in order (outer loop; layers are the inner loop).';
@@ -85,7 +85,7 @@ comment on column sentiment_classifiers.run_id is 'The run.';
 comment on column sentiment_classifiers.dataset is 'The dataset.';
 comment on column sentiment_classifiers.feature is 'The feature set (sentiment_features.feature).';
 comment on column sentiment_classifiers.penalty is 'l1 (as the original study) or l2.';
-comment on column sentiment_classifiers.model is 'all (every unit), sn_deleted (every unit but the SN), sn_only (the SN alone).';
+comment on column sentiment_classifiers.model is 'all (every unit), sn_deleted (every unit but the SN), sn_only (the SN alone), hindrance_removed (every unit but the "hindrance" units, those whose single ablation beats all units on test, removed at once; absent when there are none).';
 comment on column sentiment_classifiers.n_units is 'Units the classifier may use.';
 comment on column sentiment_classifiers.c is 'Inverse regularisation strength chosen on dev (sklearn''s C; objective C * sum(log-loss) + penalty, intercept unpenalised).';
 comment on column sentiment_classifiers.n_nonzero is 'Units with a non-zero weight (L1 zeroes many).';

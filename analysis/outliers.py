@@ -106,3 +106,11 @@ def outlier_share(membership_counts, distance, top_fraction: float = 0.01, group
     per = outlier_shares(membership_counts, distance, groups, top_fraction)
     slots = per["slots"].sum()
     return float(per["outlier_slots"].sum() / slots) if slots else float("nan")
+
+
+def keep_rows(keys, left_out) -> np.ndarray:
+    """bool [N]: the rows of ``keys`` (dataset, sentence_id) not in ``left_out`` {(dataset, sentence_id)}."""
+    if not left_out:
+        return np.ones(len(keys), dtype=bool)
+    pairs = zip(keys["dataset"].to_numpy(), keys["sentence_id"].to_numpy().astype(int))
+    return np.fromiter(((d, i) not in left_out for d, i in pairs), dtype=bool, count=len(keys))

@@ -56,6 +56,28 @@ def _layer(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple)
     return queries.layer_matrix(connection(), run_id, layer, pooling, datasets)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _distant(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, drop: int) -> frozenset:
+    df = queries.distant_sentences(connection(), run_id, layer, pooling, datasets, drop / 100)
+    return frozenset(zip(df["dataset"], df["sentence_id"].astype(int)))
+
+
+def distant(run_id: str, layer: int, pooling: str, datasets: list[str], drop: int) -> frozenset:
+    """{(dataset, sentence_id)}: each dataset's most distant ``drop`` % of sentences in this layer (none for 0)."""
+    if not drop:
+        return frozenset()
+    return _distant(identity(), run_id, layer, pooling, tuple(datasets), int(drop))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the layer's vectors…")
+def _layer_kept(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, drop: int):
+    from analysis.outliers import keep_rows
+
+    x, keys = _layer(ident, run_id, layer, pooling, datasets)
+    keep = keep_rows(keys, distant(run_id, layer, pooling, list(datasets), drop))
+    return x[keep], keys[keep].reset_index(drop=True)
+
+
 def layer_matrix(run_id: str, layer: int, pooling: str, datasets: list[str]):
     """(x float32 [N, H], keys[dataset, sentence_id]); shared, do not modify."""
     return _layer(identity(), run_id, layer, pooling, tuple(datasets))
@@ -73,14 +95,17 @@ def neuron_layer(run_id: str, layer: int, pooling: str) -> dict:
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every neuron…")
-def _illusion(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int):
-    x, keys = _layer(ident, run_id, layer, pooling, datasets)
+def _illusion(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int, drop: int = 0):
+    x, keys = _layer_kept(ident, run_id, layer, pooling, datasets, drop)
     return illusion_scores(x, keys["dataset"].to_numpy(), k=k)
 
 
-def illusion(run_id: str, layer: int, pooling: str, datasets: list[str], k: int):
+def illusion(run_id: str, layer: int, pooling: str, datasets: list[str], k: int, drop: int = 0):
     """Every neuron's illusion score: the build's stored scores when they cover this view (all the run's
-    datasets and the stored k), else computed here from the layer's vectors."""
+    datasets, the stored k, every sentence), else computed here from the layer's vectors, leaving out each
+    dataset's most distant ``drop`` % of sentences."""
+    if drop:
+        return _illusion(identity(), run_id, layer, pooling, tuple(datasets), k, drop)
     if set(datasets) == set(meta("datasets", run_id)["dataset"]):
         stored = _stored_illusion(identity(), run_id, layer, pooling, k)
         if len(stored):
@@ -94,10 +119,10 @@ def _stored_illusion(ident: tuple, run_id: str, layer: int, pooling: str, k: int
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every neuron against 1,000 random directions…")
-def _illusion_null(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int):
+def _illusion_null(ident: tuple, run_id: str, layer: int, pooling: str, datasets: tuple, k: int, drop: int = 0):
     from analysis.illusion_null import illusion_null_scores
 
-    x, keys = _layer(ident, run_id, layer, pooling, datasets)
+    x, keys = _layer_kept(ident, run_id, layer, pooling, datasets, drop)
     ds = keys["dataset"].to_numpy()
     if len(set(ds)) < 2:
         return None
@@ -117,20 +142,20 @@ def _stored_illusion_null(ident: tuple, run_id: str, layer: int, pooling: str, k
     return scores, queries.stored_illusion_null(connection(), run_id, layer, pooling, k, kind)
 
 
-def illusion_null(run_id: str, layer: int, pooling: str, datasets: list[str], k: int):
+def illusion_null(run_id: str, layer: int, pooling: str, datasets: list[str], k: int, drop: int = 0):
     """(scores, null): every neuron against random directions (analysis.illusion_null.null_scores' columns plus
     null_kind, n_null, seed; the random directions' consistency [n]), the build's stored null when it covers
     this view, else computed here with the stage's defaults (1,000 Gaussian directions, seed 0). None when the
     null cannot be drawn (fewer than 2 datasets with vectors, or too few finite random consistencies).
-    Shared: do not modify."""
-    if set(datasets) == set(meta("datasets", run_id)["dataset"]):
+    Shared: do not modify. ``drop``: leave out each dataset's most distant ``drop`` % of sentences."""
+    if not drop and set(datasets) == set(meta("datasets", run_id)["dataset"]):
         stored = _stored_illusion_null(identity(), run_id, layer, pooling, k)
         if stored is False:
             return None
         if stored is not None:
             return stored
     try:
-        return _illusion_null(identity(), run_id, layer, pooling, tuple(datasets), k)
+        return _illusion_null(identity(), run_id, layer, pooling, tuple(datasets), k, drop)
     except ValueError:  # the null has fewer than 2 finite values: no direction keeps a centroid
         return None
 

@@ -9,6 +9,7 @@ import pandas as pd
 from analysis import drift_view as dv
 from analysis.drift import extremes_from_scores, histogram_frame, neuron_view, random_baseline, score_histograms
 from analysis.illusion import centroid_hits, concept_hits, hypothesis_table, parse_labelled
+from analysis.outliers import keep_rows
 from ui import data, progress
 from ui.db import connection
 from warehouse import queries
@@ -30,9 +31,11 @@ class Scores:
         return self.top.groupby("dataset")["value"].agg(["min", "max"])
 
 
-def scores(sel, direction, datasets: list[str], k: int) -> Scores:
+def scores(sel, direction, datasets: list[str], k: int, drop: int = 0) -> Scores:
+    """The direction's lists and histograms; ``drop``: each dataset's most distant ``drop`` % of sentences are
+    left out first (scored here then, not read from the stored lists)."""
     stored_k = data.meta("stored_topk")
-    if direction.unit is not None and k <= stored_k:
+    if direction.unit is not None and k <= stored_k and not drop:
         # Everything precomputed per neuron (neuron_topk, neuron_histograms), read once per layer: no query here.
         view = neuron_view(data.neuron_layer(sel.run_id, sel.layer, sel.pooling), direction.unit, datasets, k)
         hists = view["hist"]
@@ -43,7 +46,9 @@ def scores(sel, direction, datasets: list[str], k: int) -> Scores:
         s = queries.neuron_scores(con, sel.run_id, sel.layer, sel.pooling, direction.unit, datasets)
     else:
         s = queries.direction_scores(con, sel.run_id, sel.layer, sel.pooling, direction.vector, datasets)
-    if k <= stored_k:  # the same random sentences as a neuron gets, scored by this direction
+    if drop:
+        s = s[keep_rows(s, data.distant(sel.run_id, sel.layer, sel.pooling, datasets, drop))].reset_index(drop=True)
+    if k <= stored_k and not drop:  # the same random sentences as a neuron gets, scored by this direction
         rand = queries.random_sentences(con, sel.run_id, datasets, k).merge(s, on=["dataset", "sentence_id"])
     else:
         rand = random_baseline(s, k, seed=0)

@@ -15,12 +15,12 @@ LEVELS = (0.01, 0.05, 0.1)
 NULL_COLUMNS = ("z_null", "percentile", "p_value", "q_value")
 
 
-def scores(sel, datasets: list[str], k: int):
+def scores(sel, datasets: list[str], k: int, drop: int = 0):
     """(table, null, null_info): one row per neuron (unit, consistency, the direction null's z_null, percentile,
     p_value, q_value, the sentence baseline's robustness, baseline_mean, baseline_std, a drift-page link),
     the random directions' consistency (or None when the null cannot be drawn) and {kind, n_null, seed}."""
-    base = data.illusion(sel.run_id, sel.layer, sel.pooling, datasets, k)
-    null = data.illusion_null(sel.run_id, sel.layer, sel.pooling, datasets, k)
+    base = data.illusion(sel.run_id, sel.layer, sel.pooling, datasets, k, drop)
+    null = data.illusion_null(sel.run_id, sel.layer, sel.pooling, datasets, k, drop)
     table = base[["unit", "consistency", "robustness", "baseline_mean", "baseline_std"]].copy()
     info = None
     if null is not None:
@@ -29,7 +29,8 @@ def scores(sel, datasets: list[str], k: int):
                             how="left")
         info = {"kind": frame["null_kind"].iloc[0], "n_null": int(frame["n_null"].iloc[0]),
                 "seed": int(frame["seed"].iloc[0])}
-    link = {"run": sel.run_id, "layer": sel.layer, "pooling": sel.pooling, "ds": ",".join(datasets), "k": k}
+    link = {"run": sel.run_id, "layer": sel.layer, "pooling": sel.pooling, "ds": ",".join(datasets), "k": k,
+            **({"drop": drop} if drop else {})}
     table["explore"] = [f"/drift?{urllib.parse.urlencode({**link, 'unit': int(u)})}" for u in table["unit"]]
     order = ["unit", "consistency", *(NULL_COLUMNS if info else ()), "robustness", "baseline_mean", "baseline_std",
              "explore"]

@@ -45,3 +45,24 @@ def select_run(con, where=st.sidebar, layer: bool = True, pooling: bool = True) 
                                        index=poolings.index(pooling_name))
     set_params(run=run_id, **({"layer": str(layer_id)} if layer else {}), **({"pooling": pooling_name} if pooling else {}))
     return Selection(run_id, int(layer_id), names[layer_id], pooling_name, run)
+
+
+DROPS = (0, 1, 10)  # % of each dataset's most distant sentences a page can leave out (the study's 1% and 10%)
+
+
+def select_drop(run_id: str, key: str, where=st.sidebar) -> int:
+    """The study's outlier check: leave out each dataset's most distant 0, 1 or 10 % of sentences (mean distance
+    to the dataset's others in this layer, the outliers page's measure); in the URL as ``drop``. 0 when the build
+    stored no sentence distances for the run."""
+    from ui import progress
+
+    if not (data.has_tables("sentence_distances") and progress.done("distances", run_id)):
+        return 0
+    drop = where.segmented_control(
+        "Leave out the most distant sentences", DROPS, default=url_choice("drop", DROPS, 0), key=key,
+        format_func=lambda d: f"{d}%" if d else "none",
+        help="Each dataset's most distant 1% or 10% of sentences (mean Euclidean distance to the dataset's other "
+             "sentences in this layer) are left out before ranking: Bolukbasi et al. check that the illusion does "
+             "not come from a few outliers.") or 0
+    set_params(drop=drop or None)
+    return int(drop)

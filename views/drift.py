@@ -9,7 +9,7 @@ from ui import drift_model as model
 from ui.db import connection
 from ui.direction import select_datasets_and_k, select_direction
 from ui.links import neighbour_table
-from ui.selection import select_run
+from ui.selection import select_drop, select_run
 from ui.tables import table
 from ui import progress
 
@@ -60,7 +60,7 @@ def sentences(sel, direction, s: model.Scores, datasets: list[str], k: int) -> N
         neighbour_table(frame, sel, f"drift_{which}", key=f"drift_{which}_table")
 
 
-def overlaps(sel, direction, s: model.Scores, datasets: list[str], k: int, dim: int) -> None:
+def overlaps(sel, direction, s: model.Scores, datasets: list[str], k: int, dim: int, drop: int = 0) -> None:
     st.subheader(f"Do the top-{k} score ranges overlap?")
     overlap = range_overlap({d: (r["min"], r["max"]) for d, r in s.ranges.iterrows()})
     charts.show(ch.overlap_chart, (len(datasets),), {"overlap": overlap}, width="stretch")
@@ -69,7 +69,8 @@ def overlaps(sel, direction, s: model.Scores, datasets: list[str], k: int, dim: 
     table(overlap, "drift_overlap", key="drift_overlap_table")
     if len(datasets) > 1:
         share, n = model.overlap_share(sel, datasets, k)
-        st.metric(f"Neuron × dataset-pair top-{k} ranges that overlap (all {dim} neurons of this layer)",
+        st.metric(f"Neuron × dataset-pair top-{k} ranges that overlap (all {dim} neurons of this layer"
+                  + (", every sentence)" if drop else ")"),
                   f"{share:.0%}", help=f"{n:,} comparisons. The paper reports 38% for BERT-base's final [CLS] "
                                        "on QQP, QNLI, Wikipedia and BookCorpus (top 10).")
         st.caption(f"Measured here: {share:.1%} of {n:,} neuron × dataset-pair comparisons on "
@@ -119,9 +120,11 @@ progress.wait_for("histograms", sel.run_id)
 dim = int(sel.run["hidden_size"])
 direction = select_direction(dim)
 datasets, k = select_datasets_and_k(data.meta("datasets", sel.run_id)["dataset"].tolist(), key="drift_k")
-scores = model.scores(sel, direction, datasets, k)
-st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}")
+drop = select_drop(sel.run_id, key="drift_drop")
+scores = model.scores(sel, direction, datasets, k, drop)
+st.subheader(f"{direction.label} · layer {sel.layer} ({sel.layer_name}) · {sel.pooling}"
+             + (f" · most distant {drop}% left out" if drop else ""))
 distribution(sel, direction, scores, k)
 sentences(sel, direction, scores, datasets, k)
-overlaps(sel, direction, scores, datasets, k, dim)
+overlaps(sel, direction, scores, datasets, k, dim, drop)
 hypothesis(sel, direction, scores, datasets, k)

@@ -6,7 +6,7 @@ from ui import illusion_model as im
 from ui import data
 from ui.db import connection
 from ui.direction import select_datasets_and_k
-from ui.selection import select_run
+from ui.selection import select_drop, select_run
 from ui.tables import table
 from ui import progress
 
@@ -23,6 +23,7 @@ if len(datasets) < 2:
     st.info("The illusion score compares datasets: choose at least two.")
     st.stop()
 alpha = url.selectbox("False discovery rate q", im.LEVELS, "q", key="ill_q", where=st.sidebar, default=1)
+drop = select_drop(sel.run_id, key="ill_drop")
 
 with st.expander("Definition", expanded=False):
     st.markdown(
@@ -42,7 +43,10 @@ is high along *v* by construction.
   coordinates correlated with it, so nearly every neuron beats random sentences: it cannot name an illusion.
 """)
 
-tab, null, info = im.scores(sel, datasets, k)
+tab, null, info = im.scores(sel, datasets, k, drop)
+if drop:
+    st.caption(f"Each dataset's most distant {drop}% of sentences are left out (the study's outlier check); the "
+               "scores and the random-direction null are computed here on the rest.")
 where = f"layer {sel.layer} ({sel.layer_name}), {sel.pooling}, over {', '.join(datasets)}"
 if info is None:
     st.warning("No random direction of this layer keeps a top-set centroid once its own direction is projected "

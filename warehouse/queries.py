@@ -223,6 +223,12 @@ def token_top(con, run_id: str, layer: int, unit: int, side: str, datasets: Sequ
     return run(con, "token_top", run_id=run_id, layer=layer, unit=unit, side=side, datasets=list(datasets), k=k)
 
 
+def distant_sentences(con, run_id: str, layer: int, pooling: str, datasets: Sequence[str], share: float) -> pd.DataFrame:
+    """The most distant ``share`` of each dataset's sentences (sentence_distances), most distant first."""
+    return run(con, "distant_sentences", run_id=run_id, layer=layer, pooling=pooling, datasets=list(datasets),
+               share=float(share))
+
+
 def export_examples(con, runs: Sequence[str] = (), top: int = 20) -> pd.DataFrame:
     """Every unit's stored extreme sentences (neuron_topk, ranks 1..top), with their text (export formats)."""
     return run(con, "export_examples", runs=list(runs), top=top)

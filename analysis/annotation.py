@@ -155,7 +155,8 @@ def locality_by_meaning(verdicts: pd.DataFrame) -> pd.DataFrame:
 
     verdicts: one row per annotated direction task (neurons and random directions only) with columns dataset,
     verdict ('pattern' | 'no pattern' | 'conflicting') and L (the locality score of that direction on that
-    dataset). Conflicting sets are left out. Per dataset and over all datasets ("All"): the number and median L
+    dataset, pooled over its top sentences), optionally L_sentence (the mean of its top sentences' own scores,
+    Table 5 as reported: its means and Mann-Whitney p are added). Conflicting sets are left out. Per dataset and over all datasets ("All"): the number and median L
     of meaningful and meaningless directions, and a two-sided Mann-Whitney U test (scipy.stats.mannwhitneyu);
     p is NaN when either group is empty.
     """
@@ -168,8 +169,16 @@ def locality_by_meaning(verdicts: pd.DataFrame) -> pd.DataFrame:
         yes = g.loc[g["verdict"] == "pattern", "L"].to_numpy(dtype=float)
         no = g.loc[g["verdict"] == "no pattern", "L"].to_numpy(dtype=float)
         u, p = (mannwhitneyu(yes, no, alternative="two-sided") if len(yes) and len(no) else (np.nan, np.nan))
-        rows.append({"dataset": name, "n_meaningful": len(yes), "n_meaningless": len(no),
-                     "median_L_meaningful": float(np.median(yes)) if len(yes) else np.nan,
-                     "median_L_meaningless": float(np.median(no)) if len(no) else np.nan,
-                     "U": float(u), "p_value": float(p)})
+        row = {"dataset": name, "n_meaningful": len(yes), "n_meaningless": len(no),
+               "median_L_meaningful": float(np.median(yes)) if len(yes) else np.nan,
+               "median_L_meaningless": float(np.median(no)) if len(no) else np.nan,
+               "U": float(u), "p_value": float(p)}
+        if "L_sentence" in g.columns:  # Table 5 as the study reports it: means of the per-sentence scores
+            ys = g.loc[g["verdict"] == "pattern", "L_sentence"].to_numpy(dtype=float)
+            ns = g.loc[g["verdict"] == "no pattern", "L_sentence"].to_numpy(dtype=float)
+            ps = mannwhitneyu(ys, ns, alternative="two-sided")[1] if len(ys) and len(ns) else np.nan
+            row |= {"mean_L_sentence_meaningful": float(ys.mean()) if len(ys) else np.nan,
+                    "mean_L_sentence_meaningless": float(ns.mean()) if len(ns) else np.nan,
+                    "p_value_sentence": float(ps)}
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -79,7 +79,8 @@ def locality(X: np.ndarray, w: np.ndarray, k: int = 10, seed: int = 0, bins=20) 
       top [k] (indices by X @ w, highest first, ties to the lower index), random [k] (k sentences drawn
       without replacement from those outside the top k with ``default_rng(seed)``, the same k for every top
       sentence), d_nearest [k*k] (row i = top[i]'s k nearest neighbours), d_top [k(k-1)/2],
-      d_random [k*k] (row i = top[i] . random), L = locality_score(d_nearest, d_top, bins).
+      d_random [k*k] (row i = top[i] . random), L = locality_score(d_nearest, d_top, bins) (pooled over the
+      direction's top sentences), L_sentence [k] (per_sentence_locality: Table 5's per-sentence scores).
     """
     X = np.asarray(X)
     n = X.shape[0]
@@ -88,10 +89,21 @@ def locality(X: np.ndarray, w: np.ndarray, k: int = 10, seed: int = 0, bins=20) 
     top = top_k(X @ np.asarray(w), k)
     pool = np.setdiff1d(np.arange(n), top)
     rand = np.random.default_rng(seed).choice(pool, size=k, replace=False)
-    d_nearest = nearest_dots(X, top, k).ravel()
+    near = nearest_dots(X, top, k)  # [k, k]
+    d_nearest = near.ravel()
     d_top = _pair_dots(X, top)
     return {"top": top, "random": rand, "d_nearest": d_nearest, "d_top": d_top,
-            "d_random": (X[top] @ X[rand].T).ravel(), "L": locality_score(d_nearest, d_top, bins)}
+            "d_random": (X[top] @ X[rand].T).ravel(), "L": locality_score(d_nearest, d_top, bins),
+            "L_sentence": per_sentence_locality(X, top, near, bins)}
+
+
+def per_sentence_locality(X: np.ndarray, top: np.ndarray, near: np.ndarray, bins=20) -> np.ndarray:
+    """Table 5's per-sentence L: for each top sentence p, L of the histograms of D_p,nearest (p's dot products
+    with its k nearest neighbours, ``near[i]``) and D_p,top (p's dot products with the other top sentences),
+    each on its own shared edges. Returns [k]; the study reports their mean."""
+    g = X[top] @ X[top].T
+    off = ~np.eye(len(top), dtype=bool)
+    return np.array([locality_score(near[i], g[i][off[i]], bins) for i in range(len(top))])
 
 
 def locality_all_neurons(X: np.ndarray, k: int = 10, seed: int = 0, bins=20) -> np.ndarray:

@@ -172,6 +172,13 @@ def test_locality_by_meaning_against_scipy_by_hand():
     assert out.loc["All", "U"] == u and out.loc["All", "p_value"] == pytest.approx(p)
     only_yes = locality_by_meaning(v[v.verdict == "pattern"]).set_index("dataset")
     assert np.isnan(only_yes.loc["All", "p_value"])
+    # with the per-sentence means (Table 5 as reported): their means and their own Mann-Whitney p
+    v["L_sentence"] = [0.05, 0.03, 0.01, 0.02, 0.9, 0.04, 0.0, 0.01, 0.02]
+    out = locality_by_meaning(v).set_index("dataset")
+    assert out.loc["All", "mean_L_sentence_meaningful"] == pytest.approx(np.mean([0.05, 0.03, 0.04]))
+    assert out.loc["a", "mean_L_sentence_meaningless"] == pytest.approx(0.015)
+    _, p = mannwhitneyu([0.05, 0.03, 0.04], [0.01, 0.02, 0.0, 0.01, 0.02], alternative="two-sided")
+    assert out.loc["All", "p_value_sentence"] == pytest.approx(p)
 
 
 def test_direction_from_id():

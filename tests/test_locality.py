@@ -53,6 +53,11 @@ def test_locality_sizes_and_brute_force_values():
     assert np.allclose(r["d_top"], pairs)
     assert np.allclose(r["d_random"], [X[s] @ X[t] for s in r["top"] for t in r["random"]])
     assert r["L"] == locality_score(r["d_nearest"], r["d_top"], bins=20)
+    # Table 5 per sentence: each top sentence's own nearest-neighbour dots against its dots with the other tops
+    for i, s in enumerate(r["top"]):
+        own_near = near[i * k:(i + 1) * k]
+        own_top = [float(X[s] @ X[t]) for t in r["top"] if t != s]
+        assert r["L_sentence"][i] == pytest.approx(locality_score(own_near, own_top, bins=20))
 
 
 def test_nearest_excludes_only_itself():

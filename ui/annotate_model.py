@@ -22,15 +22,17 @@ def annotated_directions(tasks: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
 
 
 def with_locality(v: pd.DataFrame) -> pd.DataFrame:
-    """``v`` with L, each set's direction's locality on its dataset (k = the set's size; NaN when the dataset has
-    fewer than 2k sentences)."""
-    scores = []
+    """``v`` with L, each set's direction's locality on its dataset pooled over its top sentences, and
+    L_sentence, the mean of its top sentences' own L (Table 5 as the study reports it); k = the set's size; NaN
+    when the dataset has fewer than 2k sentences."""
+    scores, per_sentence = [], []
     for row in v.itertuples():
         x, _ = data.layer_matrix(row.run_id, int(row.layer), row.pooling, [row.dataset])
         k = len(row.sentence_ids)
-        scores.append(locality(x, direction_from_id(row.direction_id, x.shape[1]), k=k)["L"]
-                      if len(x) >= 2 * k else float("nan"))
-    return v.assign(L=scores)
+        got = locality(x, direction_from_id(row.direction_id, x.shape[1]), k=k) if len(x) >= 2 * k else None
+        scores.append(got["L"] if got else float("nan"))
+        per_sentence.append(float(got["L_sentence"].mean()) if got else float("nan"))
+    return v.assign(L=scores, L_sentence=per_sentence)
 
 
 def task_texts(task) -> tuple[list[int], dict[int, str]]:

@@ -56,7 +56,10 @@ def results() -> None:
         st.info("No annotated neuron or random-direction sets yet.")
         return
     v = model.with_locality(v)
-    st.caption("L of each annotated direction on its dataset (as on the Monotonicity & locality page); sets "
+    st.caption("Two measures, both labelled: median_L_* is each direction's L pooled over its top sentences (as on "
+               "the Monotonicity & locality page); mean_L_sentence_* is Table 5 as the study reports it, the mean "
+               "over each direction's top sentences of their own L (D_p,nearest vs D_p,top). "
+               "L of each annotated direction on its dataset; sets "
                "with conflicting answers are left out; two-sided Mann-Whitney U per dataset and overall.")
     table(locality_by_meaning(v), "annotation_locality", key="ann_loc")
 

@@ -8,6 +8,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from analysis.extremes import neuron_extremes
+
 
 def random_direction(seed: int, dim: int) -> np.ndarray:
     """A reproducible random unit direction: standard normal draws from ``default_rng(seed)``, normalised.
@@ -226,3 +228,28 @@ def direction_from_id(direction_id: str, dim: int) -> np.ndarray:
     if kind == "random":
         return random_direction(int(value), dim)
     raise ValueError(f"direction id {direction_id!r}: expected neuron:<unit> or random:<seed>")
+
+
+def normalisation_effect(x: np.ndarray, datasets: np.ndarray, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Appendix A of Bolukbasi et al.: are a neuron's top sentences the same with and without normalising each
+    sentence vector to unit length?
+
+    x: [N, H] sentence vectors, datasets: [N] labels. Per dataset and unit: the Jaccard overlap of the top-k
+    sentence sets by raw activation and by activation of the L2-normalised vector (rows are positions in x);
+    and per dataset the norm statistics (n, mean, std, min, max of ||x||). Zero vectors stay zero.
+    """
+    rows, norms = [], []
+    for name in pd.unique(datasets):
+        idx = np.flatnonzero(datasets == name)
+        block = x[idx].astype(np.float64)
+        norm = np.linalg.norm(block, axis=1)
+        unit_len = block / np.where(norm == 0, 1.0, norm)[:, None]
+        kk = min(k, len(idx))
+        raw = neuron_extremes(block, kk)[0]
+        nrm = neuron_extremes(unit_len, kk)[0]
+        for u in range(x.shape[1]):
+            a, b = set(raw[:, u].tolist()), set(nrm[:, u].tolist())
+            rows.append((name, u, len(a & b) / len(a | b)))
+        norms.append((name, len(idx), norm.mean(), norm.std(), norm.min(), norm.max()))
+    return (pd.DataFrame(rows, columns=["dataset", "unit", "jaccard"]),
+            pd.DataFrame(norms, columns=["dataset", "n", "mean_norm", "std_norm", "min_norm", "max_norm"]))

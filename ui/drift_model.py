@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis import drift_view as dv
@@ -64,6 +65,27 @@ def has_token_lists(sel, direction) -> bool:
 def token_lists(sel, unit: int, datasets: list[str], k: int, side: str) -> pd.DataFrame:
     """Per dataset, the k sentences whose extreme token (max for top, min for bottom) is most extreme."""
     return queries.token_top(connection(), sel.run_id, sel.layer, unit, side, datasets, k)
+
+
+def normalisation(sel, unit: int, datasets: list[str], k: int):
+    """(the unit's top-k per dataset by raw and by unit-length vectors, side by side; the layer's mean Jaccard of
+    the two top-k sets over every unit and dataset; the norm statistics per dataset)."""
+    from analysis.drift import normalisation_effect
+
+    x, keys = data.layer_matrix(sel.run_id, sel.layer, sel.pooling, datasets)
+    overlap, norms = normalisation_effect(x, keys["dataset"].to_numpy(), k)
+    norm = np.linalg.norm(x.astype(np.float64), axis=1)
+    raw, unit_len = x[:, unit].astype(np.float64), x[:, unit] / np.where(norm == 0, 1.0, norm)
+    sides = []
+    for name in datasets:
+        idx = np.flatnonzero(keys["dataset"].to_numpy() == name)
+        a = idx[np.argsort(-raw[idx], kind="stable")[:k]]
+        b = idx[np.argsort(-unit_len[idx], kind="stable")[:k]]
+        sides.append(pd.DataFrame({"dataset": name, "rank": np.arange(1, len(a) + 1),
+                                   "sentence_id": keys["sentence_id"].to_numpy()[a], "value": raw[a],
+                                   "sentence_id_normalised": keys["sentence_id"].to_numpy()[b],
+                                   "value_normalised": unit_len[b], "in_both": np.isin(a, b)}))
+    return pd.concat(sides, ignore_index=True), float(overlap["jaccard"].mean()), norms
 
 
 def with_texts(frame: pd.DataFrame) -> pd.DataFrame:

@@ -72,14 +72,56 @@ def table1(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
     return _cond_order(pd.concat([per, everything], ignore_index=True)[cols])
 
 
-def _split_patterns(text) -> list[str]:
-    """An annotation's patterns: its text split on ';' or newlines, case-folded, whitespace-collapsed."""
-    if not isinstance(text, str):
-        return []
-    return [p for p in (" ".join(s.split()).casefold() for s in re.split(r"[;\n]", text)) if p]
+def normalise_pattern(text: str, lemma=None) -> str:
+    """A pattern for matching: case-folded, punctuation dropped (letters, digits and spaces kept),
+    whitespace-collapsed; then each word's lemma when ``lemma`` (a callable str -> str over the whole pattern,
+    e.g. spaCy's) is given. "Movie titles." and "movie title" match with lemmas."""
+    plain = " ".join(re.sub(r"[^\w\s]|_", " ", text.casefold()).split())
+    return " ".join(lemma(plain).casefold().split()) if lemma and plain else plain
 
 
-def table6(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+def resolve_merges(merges: dict[str, str]) -> dict[str, str]:
+    """{pattern: the pattern it ends up as}, following chains (a -> b, b -> c gives a -> c); a cycle keeps the
+    alphabetically first pattern of the cycle as its target."""
+    out = {}
+    for start in merges:
+        seen, p = [start], merges[start]
+        while p in merges and p not in seen:
+            seen.append(p)
+            p = merges[p]
+        out[start] = min(seen) if p in seen else p
+    return out
+
+
+class PatternMatcher:
+    """Maps an annotation's text to its canonical patterns: ``normalise_pattern`` (with ``lemma`` when given),
+    then the manual merges (``{normalised pattern: the pattern it is merged into}``, both as normalised)."""
+
+    def __init__(self, lemma=None, merges: dict[str, str] | None = None):
+        self.lemma = lemma
+        self.merges = resolve_merges({normalise_pattern(a, lemma): normalise_pattern(b, lemma)
+                                      for a, b in (merges or {}).items()})
+
+    def canonical(self, pattern: str) -> str:
+        p = normalise_pattern(pattern, self.lemma)
+        return self.merges.get(p, p)
+
+    def __call__(self, text) -> list[str]:
+        """An annotation's patterns: its text split on ';' or newlines, each made canonical, empty ones dropped,
+        in order, each once."""
+        if not isinstance(text, str):
+            return []
+        return list(dict.fromkeys(c for c in (self.canonical(s) for s in re.split(r"[;\n]", text)) if c))
+
+
+_PLAIN = PatternMatcher()
+
+
+def _split_patterns(text, matcher: PatternMatcher | None = None) -> list[str]:
+    return (matcher or _PLAIN)(text)
+
+
+def table6(tasks: pd.DataFrame, annotations: pd.DataFrame, matcher: PatternMatcher | None = None) -> pd.DataFrame:
     """Table 6: per annotator and condition (and condition 'all'), the sets annotated, how many were judged to
     contain a pattern (with_pattern, pattern_rate) and the number of patterns named (several per set when
     separated by ';', so patterns can exceed annotations as in the paper)."""
@@ -87,7 +129,7 @@ def table6(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
     j = _joined(tasks, annotations)
     if j.empty:
         return pd.DataFrame(columns=cols)
-    j["patterns_named"] = [len(_split_patterns(p)) if h else 0 for p, h in zip(j["pattern"], j["has_pattern"])]
+    j["patterns_named"] = [len(_split_patterns(p, matcher)) if h else 0 for p, h in zip(j["pattern"], j["has_pattern"])]
     both = pd.concat([j, j.assign(condition="all")], ignore_index=True)
     out = both.groupby(["annotator", "condition"], as_index=False).agg(
         annotated=("task_id", "size"), with_pattern=("has_pattern", "sum"), patterns_named=("patterns_named", "sum"))
@@ -98,28 +140,31 @@ def table6(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-def direction_patterns(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+def direction_patterns(tasks: pd.DataFrame, annotations: pd.DataFrame, matcher: PatternMatcher | None = None
+                       ) -> pd.DataFrame:
     """Per annotated direction (condition, direction_id), across its datasets and annotators: the number of
-    distinct pattern strings (case-folded, whitespace-collapsed, ';'-separated patterns counted separately;
-    0 when nobody found one), the datasets annotated and the patterns themselves."""
+    distinct patterns (``matcher``'s canonical forms: case, punctuation and, with a lemmatiser, word forms
+    ignored, manual merges applied; ';'-separated patterns counted separately; 0 when nobody found one), the
+    datasets annotated and the patterns themselves."""
     cols = ["condition", "direction_id", "datasets", "distinct_patterns", "patterns"]
     j = _joined(tasks, annotations)
     if j.empty:
         return pd.DataFrame(columns=cols)
     rows = []
     for (cond, did), g in j.groupby(["condition", "direction_id"], sort=True):
-        pats = sorted({p for t, h in zip(g["pattern"], g["has_pattern"]) if h for p in _split_patterns(t)})
+        pats = sorted({p for t, h in zip(g["pattern"], g["has_pattern"]) if h for p in _split_patterns(t, matcher)})
         rows.append({"condition": cond, "direction_id": did, "datasets": g["dataset"].nunique(),
                      "distinct_patterns": len(pats), "patterns": "; ".join(pats)})
     return _cond_order(pd.DataFrame(rows, columns=cols))
 
 
-def patterns_per_direction(tasks: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+def patterns_per_direction(tasks: pd.DataFrame, annotations: pd.DataFrame, matcher: PatternMatcher | None = None
+                           ) -> pd.DataFrame:
     """Figure 2 (top): mean and std over directions of the number of distinct patterns per direction, by
-    condition. Exact string matching after case-folding: the paper grouped semantically equivalent
-    annotations by hand, so paraphrases count twice here (an upper bound)."""
+    condition, patterns matched by ``matcher`` (see direction_patterns). The paper grouped semantically
+    equivalent annotations by hand: the manual merges do that here; unmerged paraphrases count twice."""
     cols = ["condition", "directions", "mean", "std"]
-    d = direction_patterns(tasks, annotations)
+    d = direction_patterns(tasks, annotations, matcher)
     if d.empty:
         return pd.DataFrame(columns=cols)
     out = d.groupby("condition", as_index=False)["distinct_patterns"].agg(
@@ -182,3 +227,26 @@ def locality_by_meaning(verdicts: pd.DataFrame) -> pd.DataFrame:
                     "p_value_sentence": float(ps)}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def pattern_counts(tasks: pd.DataFrame, annotations: pd.DataFrame, matcher: PatternMatcher | None = None
+                   ) -> pd.DataFrame:
+    """Every canonical pattern with the answers that name it and the raw spellings merged into it (for the
+    merge table's choices), most named first."""
+    cols = ["pattern", "answers", "spellings"]
+    j = _joined(tasks, annotations)
+    rows: dict[str, dict] = {}
+    for text, h in zip(j["pattern"], j["has_pattern"]):
+        if not h or not isinstance(text, str):
+            continue
+        for raw in (" ".join(r.split()) for r in re.split(r"[;\n]", text)):
+            if not raw:
+                continue
+            c = (matcher or _PLAIN).canonical(raw)
+            if not c:
+                continue
+            r = rows.setdefault(c, {"pattern": c, "answers": 0, "spellings": set()})
+            r["answers"] += 1
+            r["spellings"].add(raw)
+    out = pd.DataFrame([{**r, "spellings": "; ".join(sorted(r["spellings"]))} for r in rows.values()], columns=cols)
+    return out.sort_values(["answers", "pattern"], ascending=[False, True], kind="stable").reset_index(drop=True)

@@ -48,6 +48,12 @@ create table if not exists annotations (
     created_at timestamp not null default current_timestamp,
     primary key (task_id, annotator)
 );
+create table if not exists pattern_merges (
+    pattern varchar primary key,
+    merged_into varchar not null,
+    merged_by varchar,
+    created_at timestamp not null default current_timestamp
+);
 """
 
 TASK_COLUMNS = ["task_id", "run_id", "layer", "pooling", "dataset", "condition", "direction_id", "sentence_ids",
@@ -105,6 +111,41 @@ def annotations(path=None) -> pd.DataFrame:
     """All annotations (one per task and annotator)."""
     return _read(path, "select * from annotations order by created_at, task_id, annotator", ANNOTATION_COLUMNS,
                  "positive_ids")
+
+
+def merges(path=None) -> dict[str, str]:
+    """The manual pattern merges {pattern: the pattern it is merged into} (normalised forms), {} when none."""
+    path = Path(path) if path is not None else default_path()
+    if not path.exists():
+        return {}
+    with _connect(path, read_only=True) as con:
+        if "pattern_merges" not in set(con.execute("select table_name from duckdb_tables()").df()["table_name"]):
+            return {}
+        return dict(con.execute("select pattern, merged_into from pattern_merges order by pattern").fetchall())
+
+
+def add_merge(pattern: str, merged_into: str, merged_by: str = "", path=None) -> None:
+    """Merge ``pattern`` into ``merged_into`` (both normalised pattern strings; replaces an earlier merge of
+    ``pattern``). A pattern cannot be merged into itself, nor into one already merged into it."""
+    pattern, merged_into = pattern.strip(), merged_into.strip()
+    if not pattern or not merged_into:
+        raise ValueError("both patterns are required")
+    if pattern == merged_into:
+        raise ValueError(f"cannot merge {pattern!r} into itself")
+    current = merges(path)
+    p = merged_into
+    while p in current:
+        p = current[p]
+        if p == pattern:
+            raise ValueError(f"{merged_into!r} is already merged into {pattern!r}")
+    with _connect(path) as con:
+        con.execute("insert or replace into pattern_merges (pattern, merged_into, merged_by) values (?, ?, ?)",
+                    [pattern, merged_into, merged_by.strip() or None])
+
+
+def remove_merge(pattern: str, path=None) -> None:
+    with _connect(path) as con:
+        con.execute("delete from pattern_merges where pattern = ?", [pattern])
 
 
 def _has_tables(con) -> bool:

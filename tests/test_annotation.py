@@ -190,3 +190,37 @@ def test_direction_from_id():
     assert np.array_equal(direction_from_id("random:5", 8), random_direction(5, 8))
     with pytest.raises(ValueError, match="expected neuron"):
         direction_from_id("sentences:1", 8)
+
+
+def test_patterns_match_across_case_punctuation_lemmas_and_merges(tmp_path):
+    import annotations as store
+    from analysis.annotation import PatternMatcher, normalise_pattern, resolve_merges
+
+    assert normalise_pattern("  Movie-Titles!! ") == "movie titles"
+    lemma = lambda s: " ".join(w[:-1] if w.endswith("s") else w for w in s.split())  # a stand-in lemmatiser
+    assert normalise_pattern("Movie titles.", lemma) == normalise_pattern("movie title", lemma) == "movie title"
+    assert resolve_merges({"a": "b", "b": "c", "x": "y", "y": "x"}) == {"a": "c", "b": "c", "x": "x", "y": "x"}
+    m = PatternMatcher(lemma, {"films": "Movie titles"})
+    assert m("Films; movie title;  ; FILM") == ["movie title"]
+    # the store keeps merges and refuses self-merges and cycles
+    path = tmp_path / "a.duckdb"
+    store.add_merge("film", "movie title", "ann", path)
+    store.add_merge("cinema", "film", "ann", path)
+    assert store.merges(path) == {"cinema": "film", "film": "movie title"}
+    with pytest.raises(ValueError, match="already merged into"):
+        store.add_merge("movie title", "cinema", "ann", path)
+    with pytest.raises(ValueError, match="into itself"):
+        store.add_merge("x", "x", "ann", path)
+    store.remove_merge("cinema", path)
+    assert store.merges(path) == {"film": "movie title"}
+
+
+def test_merges_lower_the_distinct_pattern_counts():
+    from analysis.annotation import PatternMatcher, pattern_counts
+
+    plain = direction_patterns(_tasks(), ANN).set_index("direction_id")
+    merged = direction_patterns(_tasks(), ANN, PatternMatcher(merges={"names": "sports"})).set_index("direction_id")
+    assert plain.loc["neuron:1", "distinct_patterns"] == 3 and merged.loc["neuron:1", "distinct_patterns"] == 2
+    counts = pattern_counts(_tasks(), ANN).set_index("pattern")
+    assert counts.loc["sports", "answers"] == 3 and set(counts.loc["sports", "spellings"].split("; ")) == {
+        "Sports", "sports", "SPORTS"}

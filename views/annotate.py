@@ -3,9 +3,10 @@ they are a neuron's top sentences, a random direction's, or random sentences; th
 import streamlit as st
 
 import annotations as store
-from analysis.annotation import (MIN_POSITIVES, direction_patterns, locality_by_meaning, pattern_counts,
-                                 patterns_per_direction, positives_per_pattern, table1, table6)
+from analysis.annotation import (MIN_POSITIVES, direction_patterns, locality_by_meaning, patterns_per_direction,
+                                 positives_per_pattern, table1, table6)
 from ui import annotate_model as model
+from ui import annotate_sections as sections
 from ui import data, url
 from ui.db import connection
 from ui.direction import select_datasets
@@ -22,31 +23,6 @@ modes = ["Annotate", "Results"]
 mode = st.segmented_control("View", modes, key="ann_mode", default=url.url_choice("mode", modes, "Annotate")) \
     or "Annotate"
 url.set_params(mode=mode)
-
-
-def merge_patterns(t, a, match) -> None:
-    with st.expander("Merge patterns that mean the same (the paper's manual grouping)"):
-        counts = pattern_counts(t, a, match)
-        table(counts, "annotation_patterns", key="ann_patterns")
-        names = counts["pattern"].tolist()
-        if len(names) >= 2:
-            c1, c2, c3 = st.columns([3, 3, 1])
-            src = c1.selectbox("Merge", names, key="ann_merge_src")
-            dst = c2.selectbox("into", [n for n in names if n != src], key="ann_merge_dst")
-            if c3.button("Merge", key="ann_merge_go"):
-                try:
-                    store.add_merge(src, dst, url.get("annotator"), path)
-                    st.rerun()
-                except ValueError as e:
-                    st.error(str(e))
-        merged = store.merges(path)
-        if merged:
-            st.caption("Manual merges (stored in the annotation file):")
-            gone = st.selectbox("Undo the merge of", list(merged), key="ann_unmerge",
-                                format_func=lambda p: f"{p} → {merged[p]}")
-            if st.button("Undo", key="ann_unmerge_go"):
-                store.remove_merge(gone, path)
-                st.rerun()
 
 
 def results() -> None:
@@ -72,7 +48,7 @@ def results() -> None:
     table(patterns_per_direction(t, a, match), "annotation_patterns_per_direction", key="ann_ppd")
     with st.expander("Per direction"):
         table(direction_patterns(t, a, match), "annotation_direction_patterns", key="ann_dp")
-    merge_patterns(t, a, match)
+    sections.merge_patterns(t, a, match, path)
     st.subheader("Positive sentences per meaningful set (Fig. 2, bottom)")
     st.caption(f"Only answers with a pattern and at least {MIN_POSITIVES} positive sentences count (the paper's "
                f"rule); below_threshold counts the others.")

@@ -35,6 +35,12 @@ from pipeline.errors import PipelineError
 from pipeline.sections import check_bools, check_ints, check_seq
 
 POOLINGS = ("max", "mean")
+# What `--preset demo` trains on MiniLM's last block (pipeline/cli.py): 4x (1,536 features), k = 32, max pooling
+# only. The sentence-level max of a TopK SAE is dense enough that DuckDB stores it at about 0.7 B/value at 8x
+# (11% nonzero) and 1.3 B/value at 4x (22% nonzero), so 8x with both poolings would add about 150 MB to the
+# demo's 33,891 sentences, and 8x with max alone about 85 MB with its top-k lists: over the demo's 80 MB budget
+# for the run (benchmarks/METHODS.md).
+DEMO = {"expansion": 4.0, "poolings": ["max"]}
 SUFFIX = "hook_sae_acts_post"  # SAELens' name of an SAE's feature activations under its hook point
 CHUNK = 256  # texts per model call of the encoding loop
 

@@ -56,7 +56,7 @@ class DictionaryConfig:
                   .safetensors; [n_features, d_model]). Relative paths are from the working directory.
     expansion, k, seed, epochs, batch_size, lr: the training recipe (pipeline.models.dictionary.train_topk_sae):
                   n_features = expansion x the layer's width, k features kept per token, Adam at lr.
-    train_tokens: train on at most this many tokens: a seeded sample of sentences, the same token budget from
+    train_tokens: train on about this many tokens: a seeded sample of sentences, the same token budget from
                   every dataset (all of a dataset that has fewer), so no one dataset shapes the features.
     poolings:     the stored sentence poolings, of max and mean over the text's own tokens.
     normalize:    a directions file's rows are scaled to unit length (the activation is then the signed length
@@ -237,23 +237,27 @@ class _Site:
         self.poolings = tuple(poolings)
 
 
-def _token_states(runner, texts: list[str], layer: int):
-    """(float32 [sum T, d] the layer's state at every own token of the texts, int [n] T per text)."""
-    states = runner.token_states(texts)
-    lengths = np.array([len(t.units) for t in states], dtype=np.int64)
-    d = runner.hidden_size
-    x = np.concatenate([t.states[layer] for t in states]) if lengths.sum() else np.empty((0, d), np.float32)
-    return np.ascontiguousarray(x, dtype=np.float32), lengths
+def _token_states(runner, texts: list[str], layer: int) -> list[np.ndarray]:
+    """float32 [T, d] per text: the layer's state at every own token (special tokens dropped)."""
+    return [np.ascontiguousarray(t.states[layer], dtype=np.float32) for t in runner.token_states(texts)]
 
 
-def _encode_dataset(runner, dic, texts: list[str], layer: int, poolings, progress: bool, desc: str):
-    """(pooled float32 [P, N, F], _Tally) of one dataset."""
+def _encode_dataset(runner, dic, texts: list[str], layer: int, poolings, progress: bool, desc: str,
+                    cached: dict[int, np.ndarray] | None = None):
+    """(pooled float32 [P, N, F], _Tally) of one dataset; ``cached``: sentence id -> its token states, already
+    computed (the training sample), so the model runs only on the rest."""
     from tqdm.auto import tqdm
 
+    cached = cached or {}
     pooled = np.empty((len(poolings), len(texts), dic.n_features), dtype=np.float32)
     tally = _Tally(dic.n_features, dic.d_in)
     for s in tqdm(range(0, len(texts), CHUNK), desc=desc, unit="chunk", disable=not progress):
-        x, lengths = _token_states(runner, texts[s:s + CHUNK], layer)
+        ids = range(s, min(s + CHUNK, len(texts)))
+        need = [i for i in ids if i not in cached]
+        fresh = dict(zip(need, _token_states(runner, [texts[i] for i in need], layer))) if need else {}
+        states = [cached[i] if i in cached else fresh[i] for i in ids]
+        lengths = np.array([len(x) for x in states], dtype=np.int64)
+        x = np.concatenate(states) if lengths.sum() else np.empty((0, dic.d_in), np.float32)
         acts = dic.encode(x)
         tally.add(x, acts, dic.reconstruct(x))
         pooled[:, s:s + len(lengths)] = pool_tokens(acts, lengths, poolings)
@@ -269,7 +273,8 @@ def _resolve_layer(c, runner, where: str) -> int:
 
 
 def _dictionary(ctx, runner, layer: int, base):
-    """(Dictionary, provenance dict) for the run: loaded from ``path``, or trained on the build's datasets."""
+    """(Dictionary, provenance dict, {dataset: {sentence id: token states}} of the training sample) for the run:
+    loaded from ``path``, or trained on the build's datasets."""
     from pipeline.corpora.fetch import cache_dir
     from pipeline.models.dictionary import load_dictionary, save_saelens, train_topk_sae
     from pipeline.models.torch_utils import tokenize_for_encode
@@ -282,16 +287,22 @@ def _dictionary(ctx, runner, layer: int, base):
         ctx.log(f"dictionary {ctx.run_id}: loading {c.path} for {site} (width {runner.hidden_size})")
         dic = load_dictionary(c.path, d_in=runner.hidden_size, site=f"{site} of {base.run_id!r}", **kw)
         return dic, {"origin": "loaded", "path": str(Path(c.path).resolve()), "seed": None, "training_tokens": None,
-                     "training_steps": None, "explained_variance_heldout": None}
+                     "training_steps": None, "explained_variance_heldout": None}, {}
     counts = {}
     for name, ld in ctx.datasets.items():
         _, n_tokens, _, _ = tokenize_for_encode(runner.tokenizer, ld.frame["text"].tolist(), runner.max_length)
         counts[name] = np.minimum(np.asarray(n_tokens), runner.max_length)
     sample = training_sample(counts, c.train_tokens, c.seed)
-    texts = [t for name, ids in sample.items() for t in ctx.datasets[name].frame["text"].iloc[ids].tolist()]
+    keys = [(name, int(i)) for name, ids in sample.items() for i in ids]
+    texts = [ctx.datasets[name].frame["text"].iat[i] for name, i in keys]
     ctx.log(f"dictionary {ctx.run_id}: token states of {len(texts)} sentences at {site} to train on")
-    parts = [_token_states(runner, texts[s:s + CHUNK], layer)[0] for s in range(0, len(texts), CHUNK)]
-    x = np.concatenate(parts)[: c.train_tokens]
+    states = [x for s in range(0, len(texts), CHUNK) for x in _token_states(runner, texts[s:s + CHUNK], layer)]
+    # Kept for the encoding pass, which then runs the model on the other sentences only.
+    cache: dict[str, dict[int, np.ndarray]] = {}
+    for (name, i), x in zip(keys, states):
+        cache.setdefault(name, {})[i] = x
+    x = np.concatenate(states)
+    del states
     ctx.log(f"dictionary {ctx.run_id}: training a TopK SAE ({c.expansion:g}x {runner.hidden_size}, k={c.k}, "
             f"seed {c.seed}) on {len(x):,} tokens")
     try:
@@ -305,7 +316,7 @@ def _dictionary(ctx, runner, layer: int, base):
     ctx.log(f"dictionary {ctx.run_id}: held-out explained variance {rep.explained_variance_heldout:.3f}, "
             f"{rep.dead_features} dead of {rep.n_features}, {rep.train_seconds:.0f} s; saved to {folder}")
     return dic, {"origin": "trained", "path": str(folder), "seed": c.seed, "training_tokens": rep.n_train,
-                 "training_steps": rep.steps, "explained_variance_heldout": rep.explained_variance_heldout}
+                 "training_steps": rep.steps, "explained_variance_heldout": rep.explained_variance_heldout}, cache
 
 
 def _old_fingerprint(con, run_id: str) -> str | None:
@@ -333,7 +344,7 @@ def run(ctx) -> dict[str, tuple[int, float]]:
     runner = make_runner(base, ctx.cfg.cache)
     layer = _resolve_layer(c, runner, f"model {base.run_id!r}")
     site = runner.layer_names[layer]
-    dic, prov = _dictionary(ctx, runner, layer, base)
+    dic, prov, cache = _dictionary(ctx, runner, layer, base)
     fp = fingerprint(dic)
     todo = list(ctx.todo)
     if set(todo) != set(ctx.datasets) and _old_fingerprint(ctx.con, ctx.run_id) != fp:
@@ -355,7 +366,8 @@ def run(ctx) -> dict[str, tuple[int, float]]:
         t = time.time()
         texts = ctx.datasets[name].frame["text"].tolist()
         ctx.log(f"dictionary {ctx.run_id}/{name}: {dic.n_features} features of {len(texts)} texts")
-        pooled, tally = _encode_dataset(runner, dic, texts, layer, c.poolings, ctx.progress, f"{ctx.run_id}/{name}")
+        pooled, tally = _encode_dataset(runner, dic, texts, layer, c.poolings, ctx.progress, f"{ctx.run_id}/{name}",
+                                        cache.pop(name, None))
         _, n_tokens, truncated, counters = tokenize_for_encode(runner.tokenizer, texts, runner.max_length)
         enc = Encoded(pooled[None], np.asarray(n_tokens), np.asarray(truncated), counters)
         del pooled

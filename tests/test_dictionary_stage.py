@@ -304,10 +304,24 @@ def test_comparison_section(monkeypatch, built):
     quality = next(df.value for df in at.dataframe if "explained_variance" in df.value.columns)
     assert quality["dataset"].tolist() == ["news", "pairs", "questions"]
     assert at.query_params["dpool"] == "max" and at.query_params["npool"] == "cls"
-    # the base run's page shows the same section (the dictionary reads one of its layers)
+    # the base run's page shows the same section (the dictionary reads one of its layers); with the z score each
+    # group is set against the random directions of its own space
     at = AppTest.from_file(str(ROOT / "views" / "illusion.py"), default_timeout=60)
-    at.query_params["run"] = "tiny"
+    at.query_params.update({"run": "tiny", "dscore": "z_null"})
     at.run()
     assert not at.exception and any(h.value.startswith("Dictionary features against") for h in at.header)
     assert at.query_params["dpool"] == "mean" and at.query_params["npool"] == "mean"
-
+    z = {}
+    for run, layer in (("tiny-sae", 0), ("tiny", 2)):
+        z[run] = _query(path, "select z from illusion_null_scores where run_id = ? and layer = ? and pooling = 'mean' "
+                              "and k = 10", [run, layer])["z"].to_numpy()
+    null = _query(path, "select consistency from illusion_null where run_id = 'tiny' and layer = 2 and pooling = "
+                        "'mean' and k = 10")["consistency"].to_numpy()
+    null = null[np.isfinite(null)]
+    z_random = (null - null.mean()) / null.std(ddof=1)
+    feats, neurons = (a[np.isfinite(a)] for a in (z["tiny-sae"], z["tiny"]))
+    tests = next(df.value for df in at.dataframe if "p_greater" in df.value.columns)
+    assert tests["score"].tolist() == ["z_null", "z_null"]
+    for row, other in zip(tests.itertuples(), (neurons, z_random)):
+        assert row.p_two_sided == pytest.approx(mannwhitneyu(feats, other).pvalue, rel=1e-9)
+        assert row.p_less == pytest.approx(mannwhitneyu(feats, other, alternative="less").pvalue, rel=1e-9)

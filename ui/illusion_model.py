@@ -99,8 +99,8 @@ def dictionaries_of(run_id: str) -> pd.DataFrame:
     return runs[(runs["run_id"] == run_id) | (runs["base_run_id"] == run_id)].reset_index(drop=True)
 
 
-def dictionary_comparison(d: dict, pooling: str, base_pooling: str, alpha: float = 0.05):
-    """(values: what, unit, consistency, finite only; tests: analysis.dictionary_compare.compare_groups; quality:
+def dictionary_comparison(d: dict, pooling: str, base_pooling: str, score: str = "consistency", alpha: float = 0.05):
+    """(values: what, unit, consistency, z_null, the ``score`` finite only; tests: analysis.dictionary_compare.compare_groups; quality:
     per dataset; density: per dataset and feature) for the dictionary run ``d`` (a dictionary_runs row)."""
     from analysis.dictionary_compare import compare_groups
     from ui.db import connection
@@ -109,34 +109,38 @@ def dictionary_comparison(d: dict, pooling: str, base_pooling: str, alpha: float
     con = connection()
     values = queries.dictionary_compare(con, d["run_id"], d["base_run_id"], int(d["layer"]), pooling, base_pooling,
                                         DICTIONARY_K)
-    tests = compare_groups(values, alpha)
-    values = values[np.isfinite(values["consistency"].to_numpy(dtype=np.float64))].reset_index(drop=True)
+    tests = compare_groups(values, alpha, score)
+    values = values[np.isfinite(values[score].to_numpy(dtype=np.float64))].reset_index(drop=True)
     return values, tests, queries.dictionary_quality(con, d["run_id"]), queries.dictionary_density(con, d["run_id"])
 
 
-def comparison_chart():
-    """The three groups' consistency as overlaid histograms on shared bins, each a share of its own count."""
+SCORE_TITLES = {"consistency": "top-set consistency across datasets",
+                "z_null": "z against the random directions of its own space"}
+
+
+def comparison_chart(score: str = "consistency"):
+    """The three groups' ``score`` as overlaid histograms on shared bins, each a share of its own count."""
     domain = list(DICTIONARY_COLOURS)
     return alt.Chart(alt.NamedData("values")).transform_joinaggregate(
         total="count()", groupby=["what"]
     ).transform_bin(
-        "bin", "consistency", bin=alt.Bin(maxbins=40)
+        "bin", score, bin=alt.Bin(maxbins=40)
     ).transform_joinaggregate(
         in_bin="count()", groupby=["what", "bin"]
     ).transform_calculate(
         share="datum.in_bin / datum.total"
     ).mark_bar(opacity=0.5, binSpacing=0).encode(
-        x=alt.X("bin:Q", bin="binned", title="top-set consistency across datasets"),
+        x=alt.X("bin:Q", bin="binned", title=SCORE_TITLES[score]),
         x2="bin_end:Q",
         y=alt.Y("max(share):Q", stack=None, title="share", axis=alt.Axis(format="%")),
         color=alt.Color("what:N", title=None, scale=alt.Scale(domain=domain, range=list(DICTIONARY_COLOURS.values()))),
     ).properties(height=220)
 
 
-def comparison_box_chart():
+def comparison_box_chart(score: str = "consistency"):
     """The same three distributions as box plots, one row each."""
     return alt.Chart(alt.NamedData("values")).mark_boxplot(extent="min-max").encode(
-        x=alt.X("consistency:Q", title="top-set consistency across datasets"),
+        x=alt.X(f"{score}:Q", title=SCORE_TITLES[score]),
         y=alt.Y("what:N", title=None, sort=list(DICTIONARY_COLOURS)),
         color=alt.Color("what:N", legend=None, scale=alt.Scale(domain=list(DICTIONARY_COLOURS),
                                                              range=list(DICTIONARY_COLOURS.values()))),

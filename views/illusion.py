@@ -86,22 +86,25 @@ if len(dictionaries):
     runs = data.meta("runs")["run_id"].tolist()
     feature_pools = list(d["poolings"])
     base_pools = list(data.run_info(d["base_run_id"])["poolings"]) if d["base_run_id"] in runs else ["mean"]
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     fpool = url.selectbox("Feature pooling", feature_pools, "dpool", key="ill_dpool", where=left,
                           default=feature_pools.index("mean") if "mean" in feature_pools else 0)
-    npool = url.selectbox("Neuron pooling", base_pools, "npool", key="ill_npool", where=right,
+    npool = url.selectbox("Neuron pooling", base_pools, "npool", key="ill_npool", where=middle,
                           default=base_pools.index("mean") if "mean" in base_pools else 0)
-    values, tests, quality, density = im.dictionary_comparison(d, fpool, npool)
+    score = url.selectbox("Score", list(im.SCORE_TITLES), "dscore", key="ill_dscore", where=right,
+                          format_func=im.SCORE_TITLES.get)
+    values, tests, quality, density = im.dictionary_comparison(d, fpool, npool, score)
     st.caption(f"Are the {d['n_features']:,} features of {d['run_id']} ({d['kind']}, {d['origin']}, on "
                f"{d['site']} of {d['base_run_id']}) more robust across datasets than that layer's {d['d_in']} neurons "
                f"and than its random directions? The build's stored top-set consistency over all datasets "
                f"(k = {im.DICTIONARY_K}): features pooled by {fpool}, neurons and random directions by {npool}. "
-               f"Mann-Whitney U at 0.05.")
+               f"Mann-Whitney U at 0.05. A feature's consistency is measured in the features' space and a "
+               f"neuron's in the layer's: the z score sets each against random directions of its own space.")
     for line in tests["verdict"]:
         st.markdown(f"**{line}**")
     if len(values):
-        charts.show(im.comparison_chart, (), {"values": values}, width="stretch")
-        charts.show(im.comparison_box_chart, (), {"values": values}, width="stretch")
+        charts.show(im.comparison_chart, (score,), {"values": values}, width="stretch")
+        charts.show(im.comparison_box_chart, (score,), {"values": values}, width="stretch")
     table(tests, "dictionary_comparison", key="ill_dict_tests")
     st.markdown("**Reconstruction and density per dataset**")
     table(quality, "dictionary_quality", key="ill_dict_quality")

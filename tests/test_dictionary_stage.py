@@ -325,3 +325,19 @@ def test_comparison_section(monkeypatch, built):
     for row, other in zip(tests.itertuples(), (neurons, z_random)):
         assert row.p_two_sided == pytest.approx(mannwhitneyu(feats, other).pvalue, rel=1e-9)
         assert row.p_less == pytest.approx(mannwhitneyu(feats, other, alternative="less").pvalue, rel=1e-9)
+
+
+def test_the_demo_preset_trains_the_budgeted_minilm_dictionary():
+    from pipeline.cli import config_from_args, parser
+    from pipeline.first_run import FIRST_LOOK
+
+    cfg = config_from_args(parser().parse_args(["build", "--preset", "demo"]))
+    assert [r.run_id for r in cfg.runs] == ["minilm", "minilm-sae", "textgenrnn"]
+    assert (cfg.dictionary.expansion, cfg.dictionary.k, cfg.dictionary.poolings, cfg.dictionary.layer) == \
+        (4.0, 32, ("max",), -1)
+    cfg = config_from_args(parser().parse_args(["build", "--preset", "demo", "--set", "dictionary.expansion=8"]))
+    assert cfg.dictionary.expansion == 8.0 and cfg.dictionary.poolings == ("max",)
+    assert "dictionary.enabled=false" in FIRST_LOOK  # the first look stays a minute's build
+    mine = config_from_args(parser().parse_args(["build", "--preset", "demo", "--model", "/m", "--kind",
+                                                 "transformer"]))
+    assert mine.dictionary.expansion == 8.0 and [r.run_id for r in mine.runs] == ["model"]

@@ -129,8 +129,9 @@ def settings(cfg, spec, datasets) -> dict | None:
         for key in ("expansion", "k", "seed", "epochs", "batch_size", "lr", "train_tokens"):
             section.pop(key)  # training settings: not used by a loaded dictionary
     else:
-        # Training reads every dataset, so any change of one (a spec here; the content is checked in run)
-        # changes the dictionary and so every dataset's features.
+        # Training reads every dataset, so a changed spec of any changes every dataset's features. A dataset
+        # whose content alone changed is the only one to compute (its own hash); run then retrains and, when the
+        # dictionary differs from the one the copied datasets were encoded with, encodes them all again.
         out["training_datasets"] = [asdict(d) for d in cfg.datasets]
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,11 +28,12 @@ OFF |= {"layer_scores": {"locality": False}, "illusion_null": {"directions": 200
 SAE = {"expansion": 4, "k": 8, "seed": 3}
 
 
-def build_with_dictionary(target, tiny_model_dir, fixture_files, lines=None, **section):
-    """The small datasets x the tiny model with a dictionary run; the slow studies off."""
+def build_with_dictionary(target, tiny_model_dir, fixture_files, lines=None, cache=None, **section):
+    """The small datasets x the tiny model with a dictionary run; the slow studies off. ``cache``: where the
+    trained SAE is saved (default: next to the warehouse, never the user's cache)."""
     from pipeline.build import build
 
-    cfg = make_config(datasets=small_datasets(fixture_files),
+    cfg = make_config(datasets=small_datasets(fixture_files), cache=str(cache or Path(target).parent / "cache"),
                       models=[tiny_model_spec(tiny_model_dir, sites=("resid", "sae"))], warehouse=str(target), topk=5,
                       progress=False, separability_per_dataset=0, dictionary={**SAE, **section}, **OFF)
     return build(cfg, log=(lines.append if lines is not None else lambda *_: None))

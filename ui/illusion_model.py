@@ -111,6 +111,10 @@ def dictionary_comparison(d: dict, pooling: str, base_pooling: str, score: str =
                                         DICTIONARY_K)
     tests = compare_groups(values, alpha, score)
     values = values[np.isfinite(values[score].to_numpy(dtype=np.float64))].reset_index(drop=True)
+    where = {"dictionary features": {"run": d["run_id"], "layer": 0, "pooling": pooling},
+             "neurons": {"run": d["base_run_id"], "layer": int(d["layer"]), "pooling": base_pooling}}
+    values["explore"] = [f"/drift?{urllib.parse.urlencode({**where[w], 'unit': int(u)})}" if w in where else None
+                         for w, u in zip(values["what"], values["unit"])]
     return values, tests, queries.dictionary_quality(con, d["run_id"]), queries.dictionary_density(con, d["run_id"])
 
 

@@ -113,4 +113,4 @@ if len(dictionaries):
     box, shown = details("Every score compared", key="ill_dict_values")
     if shown:
         with box:
-            table(values, "dictionary_scores", key="ill_dict_values_table")
+            table(values, "dictionary_scores", key="ill_dict_values_table", column_config=link)

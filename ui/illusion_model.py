@@ -81,3 +81,83 @@ def robustness_chart():
         x=alt.X("robustness:Q", bin=alt.Bin(maxbins=40), title="robustness (z-score vs random sentences)"),
         y=alt.Y("count():Q", title="neurons"),
     ).properties(height=200)
+
+
+# -- dictionary features against neurons and random directions ------------------------------------------------
+DICTIONARY_K = 10  # the k the build stores the illusion null at (pipeline.stages.layer_scores.DEFAULT_K)
+DICTIONARY_COLOURS = {"dictionary features": "#1f77b4", "neurons": "#d62728", "random directions": "#7f7f7f"}
+
+
+def dictionaries_of(run_id: str) -> pd.DataFrame:
+    """The dictionary runs the page's run belongs to: its own row when it is a dictionary run, else those that
+    read one of its layers (empty when there is none, or the warehouse predates dictionaries)."""
+    if not data.has_tables("dictionaries"):
+        return pd.DataFrame()
+    from ui.db import connection
+    from warehouse import queries
+
+    runs = queries.dictionary_runs(connection())
+    return runs[(runs["run_id"] == run_id) | (runs["base_run_id"] == run_id)].reset_index(drop=True)
+
+
+def dictionary_comparison(d: dict, pooling: str, base_pooling: str, score: str = "consistency", alpha: float = 0.05):
+    """(values: what, unit, consistency, z_null, the ``score`` finite only; tests: analysis.dictionary_compare.compare_groups; quality:
+    per dataset; density: per dataset and feature) for the dictionary run ``d`` (a dictionary_runs row)."""
+    from analysis.dictionary_compare import compare_groups
+    from ui.db import connection
+    from warehouse import queries
+
+    con = connection()
+    values = queries.dictionary_compare(con, d["run_id"], d["base_run_id"], int(d["layer"]), pooling, base_pooling,
+                                        DICTIONARY_K)
+    tests = compare_groups(values, alpha, score)
+    values = values[np.isfinite(values[score].to_numpy(dtype=np.float64))].reset_index(drop=True)
+    where = {"dictionary features": {"run": d["run_id"], "layer": 0, "pooling": pooling},
+             "neurons": {"run": d["base_run_id"], "layer": int(d["layer"]), "pooling": base_pooling}}
+    values["explore"] = [f"/drift?{urllib.parse.urlencode({**where[w], 'unit': int(u)})}" if w in where else None
+                         for w, u in zip(values["what"], values["unit"])]
+    return values, tests, queries.dictionary_quality(con, d["run_id"]), queries.dictionary_density(con, d["run_id"])
+
+
+SCORE_TITLES = {"consistency": "top-set consistency across datasets",
+                "z_null": "z against the random directions of its own space"}
+
+
+def comparison_chart(score: str = "consistency"):
+    """The three groups' ``score`` as overlaid histograms on shared bins, each a share of its own count."""
+    domain = list(DICTIONARY_COLOURS)
+    return alt.Chart(alt.NamedData("values")).transform_joinaggregate(
+        total="count()", groupby=["what"]
+    ).transform_bin(
+        "bin", score, bin=alt.Bin(maxbins=40)
+    ).transform_joinaggregate(
+        in_bin="count()", groupby=["what", "bin"]
+    ).transform_calculate(
+        share="datum.in_bin / datum.total"
+    ).mark_bar(opacity=0.5, binSpacing=0).encode(
+        x=alt.X("bin:Q", bin="binned", title=SCORE_TITLES[score]),
+        x2="bin_end:Q",
+        y=alt.Y("max(share):Q", stack=None, title="share", axis=alt.Axis(format="%")),
+        color=alt.Color("what:N", title=None, scale=alt.Scale(domain=domain, range=list(DICTIONARY_COLOURS.values()))),
+    ).properties(height=220)
+
+
+def comparison_box_chart(score: str = "consistency"):
+    """The same three distributions as box plots, one row each."""
+    return alt.Chart(alt.NamedData("values")).mark_boxplot(extent="min-max").encode(
+        x=alt.X(f"{score}:Q", title=SCORE_TITLES[score]),
+        y=alt.Y("what:N", title=None, sort=list(DICTIONARY_COLOURS)),
+        color=alt.Color("what:N", legend=None, scale=alt.Scale(domain=list(DICTIONARY_COLOURS),
+                                                             range=list(DICTIONARY_COLOURS.values()))),
+    ).properties(height=150)
+
+
+def density_chart():
+    """Per dataset, the distribution of the features' log10 density (dead features left out: log of 0)."""
+    return alt.Chart(alt.NamedData("density")).transform_filter("datum.density > 0").transform_calculate(
+        log_density="log(datum.density) / LN10"
+    ).mark_bar(opacity=0.6, binSpacing=0).encode(
+        x=alt.X("log_density:Q", bin=alt.Bin(maxbins=40), title="log10 feature density (share of tokens, nonzero)"),
+        y=alt.Y("count():Q", stack=None, title="features"),
+        color=alt.Color("dataset:N", title="dataset"),
+    ).properties(height=200)

@@ -7,7 +7,7 @@ from ui import data
 from ui.db import connection
 from ui.direction import select_datasets_and_k
 from ui.selection import select_drop, select_run
-from ui.tables import table
+from ui.tables import details, table
 from ui import progress
 
 st.title("Illusion score")
@@ -80,3 +80,41 @@ with st.expander("Against random sentences (the earlier score)", expanded=False)
     charts.show(im.robustness_chart, (), {"scores": tab[["robustness"]]}, width="stretch")
     st.caption(f"{len(tab)} neurons of {where}; median robustness {tab['robustness'].median():.1f}.")
 table(tab, "illusion_scores", key="ill_all", column_config=link)
+
+dictionaries = im.dictionaries_of(sel.run_id)
+if len(dictionaries):
+    st.header("Dictionary features against neurons and random directions")
+    ids = dictionaries["run_id"].tolist()
+    chosen = url.selectbox("Dictionary run", ids, "dict", key="ill_dict") if len(ids) > 1 else ids[0]
+    d = dictionaries[dictionaries["run_id"] == chosen].iloc[0].to_dict()
+    runs = data.meta("runs")["run_id"].tolist()
+    feature_pools = list(d["poolings"])
+    base_pools = list(data.run_info(d["base_run_id"])["poolings"]) if d["base_run_id"] in runs else ["mean"]
+    left, middle, right = st.columns(3)
+    fpool = url.selectbox("Feature pooling", feature_pools, "dpool", key="ill_dpool", where=left,
+                          default=feature_pools.index("mean") if "mean" in feature_pools else 0)
+    npool = url.selectbox("Neuron pooling", base_pools, "npool", key="ill_npool", where=middle,
+                          default=base_pools.index("mean") if "mean" in base_pools else 0)
+    score = url.selectbox("Score", list(im.SCORE_TITLES), "dscore", key="ill_dscore", where=right,
+                          format_func=im.SCORE_TITLES.get)
+    values, tests, quality, density = im.dictionary_comparison(d, fpool, npool, score)
+    st.caption(f"Are the {d['n_features']:,} features of {d['run_id']} ({d['kind']}, {d['origin']}, on "
+               f"{d['site']} of {d['base_run_id']}) more robust across datasets than that layer's {d['d_in']} neurons "
+               f"and than its random directions? The build's stored top-set consistency over all datasets "
+               f"(k = {im.DICTIONARY_K}): features pooled by {fpool}, neurons and random directions by {npool}. "
+               f"Mann-Whitney U at 0.05. A feature's consistency is measured in the features' space and a "
+               f"neuron's in the layer's: the z score sets each against random directions of its own space.")
+    for line in tests["verdict"]:
+        st.markdown(f"**{line}**")
+    if len(values):
+        charts.show(im.comparison_chart, (score,), {"values": values}, width="stretch")
+        charts.show(im.comparison_box_chart, (score,), {"values": values}, width="stretch")
+    table(tests, "dictionary_comparison", key="ill_dict_tests")
+    st.markdown("**Reconstruction and density per dataset**")
+    table(quality, "dictionary_quality", key="ill_dict_quality")
+    if len(density):
+        charts.show(im.density_chart, (), {"density": density}, width="stretch")
+    box, shown = details("Every score compared", key="ill_dict_values")
+    if shown:
+        with box:
+            table(values, "dictionary_scores", key="ill_dict_values_table", column_config=link)

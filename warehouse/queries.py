@@ -417,3 +417,28 @@ def table_names(con) -> list[str]:
 def has_tables(con, *names: str) -> bool:
     """Whether the warehouse has every one of the tables ``names`` (a study that was never built has none)."""
     return set(names) <= set(table_names(con))
+
+
+# Dictionaries (SAE features as units)
+def dictionary_runs(con) -> pd.DataFrame:
+    """Every dictionary run: run_id, base_run_id, layer, site, origin, kind, activation, path, d_in, n_features,
+    k, seed, training_tokens, training_steps, explained_variance_heldout, poolings."""
+    return run(con, "dictionary_runs")
+
+
+def dictionary_quality(con, run_id: str) -> pd.DataFrame:
+    """Per dataset: n_tokens, explained_variance, mse, l0, n_dead, dead_share, median_density, mean_density."""
+    return run(con, "dictionary_quality", run_id=run_id)
+
+
+def dictionary_density(con, run_id: str) -> pd.DataFrame:
+    """dataset, unit, n_active, n_tokens, density of every feature of a dictionary run."""
+    return run(con, "dictionary_density", run_id=run_id)
+
+
+def dictionary_compare(con, run_id: str, base_run_id: str, layer: int, pooling: str, base_pooling: str,
+                       k: int) -> pd.DataFrame:
+    """what (dictionary features | neurons | random directions), unit, consistency: the stored top-set
+    consistencies of the dictionary run's features and of its base run's neurons and random directions."""
+    return run(con, "dictionary_compare", run_id=run_id, base_run_id=base_run_id, layer=int(layer),
+               pooling=pooling, base_pooling=base_pooling, k=int(k))

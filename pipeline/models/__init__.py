@@ -21,7 +21,11 @@ RUNNER_SOURCES = {
 def make_runner(spec: ModelSpec, cache=None, base=None):
     """The runner of a model spec. A decoder spec with both sites gives the DecoderRunner itself (residual
     vectors plus ``Encoded.sites``); a run's own spec (one site, see ``ModelSpec.run_specs``) gives the runner
-    of that site, on ``base`` (a DecoderRunner of the same model, shared by the model's runs) when given."""
+    of that site, on ``base`` (a DecoderRunner of the same model, shared by the model's runs) when given. A
+    dictionary run (site "sae") has no runner: the dictionary stage computes its features."""
+    if getattr(spec, "is_dictionary", False):
+        raise PipelineError(f"run {spec.run_id!r} is a dictionary run: its features come from the dictionary stage "
+                            f"(pipeline/stages/dictionary.py), not from a runner")
     if spec.kind == "transformer":
         from pipeline.models.transformer import TransformerRunner
 

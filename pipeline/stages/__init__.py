@@ -40,6 +40,7 @@ FIRST = "extract"  # the model over every dataset: what the other stages read
 # The stages that run after extraction, in order: a name of this package's modules, or a dotted module path
 # for a study that lives elsewhere.
 RUN_STAGES = (
+    "dictionary",       # a dictionary run's feature vectors (the extraction of a ``<run_id>-sae`` run)
     "histograms",       # the drift page's per-neuron histograms and random baseline
     "distances",        # the outliers page's per-sentence mean distances
     "layer_scores",     # the illusion-score and monotonicity pages' per-neuron scores
@@ -52,6 +53,12 @@ RUN_STAGES = (
     "attention",
 )
 REQUIRED = ("NAME", "SECTION", "TABLES", "SOURCES", "settings", "run")
+# The stages that run the model themselves (ctx.runner()). A dictionary run (ModelSpec.is_dictionary, the site
+# "sae") has no runner of its own: the dictionary stage writes its vectors from the base model's token states,
+# and the stages that read only the warehouse (histograms, distances, layer scores, the illusion null,
+# separability) then treat its features as any run's units. These stages do not apply to it.
+MODEL_STAGES = ("extract", "anisotropy", "token_states", "token_topk", "sentiment", "attention")
+DICTIONARY_STAGE = "dictionary"
 
 
 def _module(entry: str) -> ModuleType:
@@ -72,9 +79,46 @@ def _module(entry: str) -> ModuleType:
     return module
 
 
+class _OnDictionaryRuns:
+    """A stage module as the build sees it, with dictionary runs filtered: ``settings`` is None for a dictionary
+    run when the stage runs the model (MODEL_STAGES) or when the dictionary stage does not apply to the run
+    (disabled): then nothing writes the run's vectors, so nothing reads them. Everything else is the module's."""
+
+    def __init__(self, module: ModuleType):
+        self._module = module
+        self.__doc__ = module.__doc__
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
+
+    def __repr__(self) -> str:
+        return repr(self._module)
+
+    def _skipped(self, cfg, spec, datasets) -> str | None:
+        if not getattr(spec, "is_dictionary", False):
+            return None
+        if self._module.NAME in MODEL_STAGES:
+            return "a dictionary run: the dictionary stage computes its features from the base model's token states"
+        if _module(DICTIONARY_STAGE).settings(cfg, spec, datasets) is None:
+            return "a dictionary run whose dictionary stage does not run (dictionary.enabled = false)"
+        return None
+
+    def settings(self, cfg, spec, datasets):
+        if self._skipped(cfg, spec, datasets):
+            return None
+        return self._module.settings(cfg, spec, datasets)
+
+    def skip_reason(self, cfg, spec, datasets):
+        why = self._skipped(cfg, spec, datasets)
+        own = getattr(self._module, "skip_reason", None)
+        return why or (own(cfg, spec, datasets) if own is not None else None)
+
+
 def stage_modules() -> list[ModuleType]:
-    """Every registered stage module in run order: extraction, then RUN_STAGES."""
+    """Every registered stage module in run order: extraction, then RUN_STAGES (each but the dictionary stage
+    seen through ``_OnDictionaryRuns``)."""
     modules = [_module(FIRST)] + [_module(entry) for entry in RUN_STAGES]
+    modules = [m if m.NAME == DICTIONARY_STAGE else _OnDictionaryRuns(m) for m in modules]
     seen: dict[str, str] = {}
     for m in modules:
         if m.NAME in seen:

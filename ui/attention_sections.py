@@ -10,6 +10,7 @@ from analysis.attention import statement, study_check
 from ui import attention_charts as ch
 from ui import attention_model as model
 from ui import charts
+from ui.links import attention_link
 from ui.tables import details, table
 
 
@@ -118,3 +119,12 @@ def regression_heads(run_id: str) -> None:
         st.markdown(f"`{ds}`: best head **{top['head']}** (Pearson {top['pearson']:.3f}, Spearman "
                     f"{top['spearman']:.3f}, MSE {top['mse']:.3f}; {int(top['n_train'])} train / "
                     f"{int(top['n_test'])} test pairs, frozen encoder)." + note)
+
+
+def item_link(points: pd.DataFrame, run_id: str, dataset: str, layer: int) -> None:
+    """Any item of the layer's points opens in the per-example attention page (every head and layer)."""
+    texts = dict(zip(points["sentence_id"], points["text"]))
+    sid = st.selectbox("One item's attention, every head and layer", sorted(texts), key="attn_item",
+                       format_func=lambda i: f"#{i}: {str(texts[i])[:100]}")
+    if sid is not None:
+        st.markdown(f"[Open #{sid}'s attention, every head and layer →]({attention_link(run_id, dataset, sid, layer)})")

@@ -14,7 +14,17 @@ from analysis.attention_example import grid_frame, labels, lines_frame, pack, un
 from pipeline.errors import PipelineError
 from tests.attention_data import build_attention_warehouse
 
-EXAMPLES = {"examples": 5, "examples_max_tokens": 24, "ae_epochs": 0, "heads": False}
+# Every sts item (16 test pairs) is stored; 20 of the 24 questions, so some are live-only.
+EXAMPLES = {"examples": 20, "examples_max_tokens": 32, "ae_epochs": 0, "heads": False}
+_BUILT: dict = {}
+
+
+def example_warehouse(tmp_path_factory, tiny_model_dir, fixture_files) -> Path:
+    """The attention-only warehouse with stored examples, built once per session for every test module here."""
+    if "path" not in _BUILT:
+        _BUILT["path"] = build_attention_warehouse(tmp_path_factory.mktemp("attn-ex") / "w.duckdb", tiny_model_dir,
+                                                   fixture_files, **EXAMPLES)
+    return _BUILT["path"]
 
 
 def reference_attentions(model_dir: Path, a: str, b: str | None, max_length: int = 32):
@@ -39,8 +49,7 @@ def runner(tiny_spec):
 
 @pytest.fixture(scope="module")
 def ex_warehouse(tmp_path_factory, tiny_model_dir, fixture_files) -> Path:
-    return build_attention_warehouse(tmp_path_factory.mktemp("attn-ex") / "w.duckdb", tiny_model_dir, fixture_files,
-                                     **EXAMPLES)
+    return example_warehouse(tmp_path_factory, tiny_model_dir, fixture_files)
 
 
 @pytest.mark.parametrize("b", [None, "The man is playing for money."])
@@ -78,12 +87,12 @@ def test_stage_stores_examples_that_decode_to_the_models_attention(ex_warehouse,
     rows = con.execute("select e.*, s.text, s.text_b, i.n_tokens as item_tokens from attention_examples e "
                        "join sentences s using (dataset, sentence_id) join attention_items i "
                        "using (run_id, dataset, sentence_id) order by dataset, sentence_id").df()
-    eligible = con.execute("select dataset, count(*) as n from attention_items where n_tokens <= 24 "
+    eligible = con.execute("select dataset, count(*) as n from attention_items where n_tokens <= 32 "
                            "group by dataset").df().set_index("dataset")["n"]
     con.close()
     per = rows.groupby("dataset").size()
-    assert per.to_dict() == {d: min(5, int(n)) for d, n in eligible.items()}
-    assert (rows["n_tokens"] <= 24).all() and (rows["n_tokens"] == rows["item_tokens"]).all()
+    assert per.to_dict() == {d: min(20, int(n)) for d, n in eligible.items()}
+    assert (rows["n_tokens"] <= 32).all() and (rows["n_tokens"] == rows["item_tokens"]).all()
     for r in rows.itertuples():
         pair = r.dataset == "sts"
         assert r.is_pair == pair and r.dtype == "float16" and r.scale == 1

@@ -13,16 +13,14 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from analysis.attention_example import unpack
-from tests.attention_data import build_attention_warehouse
-from tests.test_attention_example import EXAMPLES, reference_attentions
+from tests.test_attention_example import example_warehouse, reference_attentions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def ex_warehouse(tmp_path_factory, tiny_model_dir, fixture_files) -> Path:
-    return build_attention_warehouse(tmp_path_factory.mktemp("attn-ex-page") / "w.duckdb", tiny_model_dir,
-                                     fixture_files, **EXAMPLES)
+    return example_warehouse(tmp_path_factory, tiny_model_dir, fixture_files)
 
 
 def stored_row(path, dataset: str):

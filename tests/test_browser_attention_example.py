@@ -3,17 +3,15 @@ then from that sentence's link to its nearest neighbours (issue 22's check)."""
 import duckdb
 import pytest
 
-from tests.attention_data import build_attention_warehouse
 from tests.browser import artifacts_dir, browser_page, charts_drawn, chromium_available, settle, streamlit_server
-from tests.test_attention_example import EXAMPLES
+from tests.test_attention_example import example_warehouse
 
 pytestmark = pytest.mark.skipif(not chromium_available(), reason="Debian chromium not installed (make test installs it)")
 
 
 @pytest.fixture(scope="module")
 def ex_warehouse(tmp_path_factory, tiny_model_dir, fixture_files):
-    return build_attention_warehouse(tmp_path_factory.mktemp("attn-ex-browser") / "w.duckdb", tiny_model_dir,
-                                     fixture_files, **(EXAMPLES | {"examples": 20, "examples_max_tokens": 32}))
+    return example_warehouse(tmp_path_factory, tiny_model_dir, fixture_files)
 
 
 def test_attention_view_and_neighbours_from_sentence_links_in_chromium(ex_warehouse):

@@ -38,3 +38,19 @@ def eta_chart():
         x=alt.X("layer:O"), y=alt.Y("eta2:Q", title="Kruskal-Wallis η²"),
         color=alt.Color("covariate:N", title=None)).properties(title="How strongly each layer's clusters separate "
                                                                      "each covariate", height=240)
+
+
+def dataset_box(field: str, label: str, title: str):
+    """The whole dataset's distribution of one covariate as one horizontal Tukey box (named data ``items``)."""
+    return alt.Chart(alt.NamedData("items")).mark_boxplot(extent=1.5, size=40).encode(
+        x=alt.X(f"{field}:Q", title=label, scale=alt.Scale(zero=False))).properties(title=title, height=90)
+
+
+def multiples_chart(titles: tuple, width: int):
+    """One scatter per clustering, side by side (named data ``multiples``: title, x, y, cluster, sentence_id)."""
+    return alt.Chart(alt.NamedData("multiples")).mark_circle(size=12, opacity=0.75).encode(
+        x=alt.X("x:Q", title="dim 1"), y=alt.Y("y:Q", title="dim 2"),
+        color=alt.Color("cluster:N", scale=alt.Scale(scheme="tableau10")),
+        tooltip=["title:N", "sentence_id:Q", "cluster:N"],
+    ).properties(width=width, height=width).facet(
+        facet=alt.Facet("title:N", sort=list(titles), title=None), columns=len(titles), spacing=8)

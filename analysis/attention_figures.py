@@ -34,6 +34,12 @@ def dataset_distributions(items: pd.DataFrame, covariates: dict) -> pd.DataFrame
     return pd.DataFrame([r for r in rows if r["n"]])
 
 
+def beyond_whiskers(values, summary: dict) -> pd.DataFrame:
+    """(value) of every point outside ``summary``'s whiskers, the box plot's outlier dots."""
+    x = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=np.float64)
+    return pd.DataFrame({"value": x[(x < summary["whisker_low"]) | (x > summary["whisker_high"])]})
+
+
 def skew_words(skewness: float) -> str:
     """A box plot's skew in words (|skewness| < 0.1: about symmetric)."""
     if not np.isfinite(skewness):

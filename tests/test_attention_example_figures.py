@@ -101,13 +101,16 @@ def test_attention_page_shows_figs_3_4_and_the_five_clusterings(monkeypatch, ex_
         for d in c.proto.datasets:
             frames.setdefault(d.name, []).append((spec, convert_arrow_bytes_to_pandas_df(d.data.data)))
     # Figs. 3 and 4: every item's gold score and length, one box each, and the table of their numbers
-    (score_box, score_df), (length_box, length_df) = frames["items"]
-    assert sorted(score_df["score"]) == sorted(items["score"]) and sorted(length_df["length"]) == sorted(items["n_tokens"])
+    # the box is drawn from the numbers in the table: both are the hand-computed Tukey box of every item
     dist = next(d.value for d in at.dataframe if "whisker_low" in d.value.columns).set_index("covariate")
-    for cov, col in (("score", "score"), ("length", "n_tokens")):
-        want = tukey(items[col].astype(float).tolist())
-        assert dist.loc[cov, ["q1", "median", "q3", "whisker_low", "whisker_high", "skewness"]].tolist() == \
-            pytest.approx([want[k] for k in ("q1", "median", "q3", "whisker_low", "whisker_high", "skewness")])
+    keys = ["n", "q1", "median", "q3", "whisker_low", "whisker_high", "outliers_low", "outliers_high", "skewness"]
+    for (_, drawn), (_, dots), (cov, col) in zip(frames["summary"], frames["outliers"],
+                                                  (("score", "score"), ("length", "n_tokens"))):
+        x = items[col].astype(float).tolist()
+        want = tukey(x)
+        assert drawn.iloc[0][keys].tolist() == pytest.approx([want[k] for k in keys])
+        assert dist.loc[cov, keys].tolist() == pytest.approx([want[k] for k in keys])
+        assert sorted(dots["value"]) == sorted(v for v in x if v < want["whisker_low"] or v > want["whisker_high"])
     # the five clusterings: each algorithm's best-ranked stored clustering, labels as sklearn gives them
     ((_, multi),) = frames["multiples"]
     assert sorted(multi["algorithm"].unique()) == sorted(best.index)

@@ -40,10 +40,19 @@ def eta_chart():
                                                                      "each covariate", height=240)
 
 
-def dataset_box(field: str, label: str, title: str):
-    """The whole dataset's distribution of one covariate as one horizontal Tukey box (named data ``items``)."""
-    return alt.Chart(alt.NamedData("items")).mark_boxplot(extent=1.5, size=40).encode(
-        x=alt.X(f"{field}:Q", title=label, scale=alt.Scale(zero=False))).properties(title=title, height=90)
+def dataset_box(label: str, title: str):
+    """The whole dataset's distribution of one covariate as one horizontal Tukey box, drawn from its numbers
+    (named data ``summary``: one row of analysis.attention_figures.box_summary; ``outliers``: value, the points
+    beyond the whiskers)."""
+    box = alt.Chart(alt.NamedData("summary"))
+    x = alt.X("whisker_low:Q", title=label, scale=alt.Scale(zero=False))
+    tip = ["n:Q", "whisker_low:Q", "q1:Q", "median:Q", "q3:Q", "whisker_high:Q", alt.Tooltip("skewness:Q", format="+.2f")]
+    return alt.layer(
+        box.mark_rule().encode(x=x, x2="whisker_high:Q", tooltip=tip),
+        box.mark_bar(size=36, color="#9ecae1", stroke="#3182bd").encode(x="q1:Q", x2="q3:Q", tooltip=tip),
+        box.mark_tick(size=36, thickness=2, color="#08306b").encode(x="median:Q", tooltip=tip),
+        alt.Chart(alt.NamedData("outliers")).mark_point(color="#3182bd").encode(x="value:Q"),
+    ).properties(title=title, height=90)
 
 
 def multiples_chart(titles: tuple, width: int):

@@ -132,14 +132,15 @@ def item_link(points: pd.DataFrame, run_id: str, dataset: str, layer: int) -> No
 
 def dataset_figures(points: pd.DataFrame, covs: list[str], cov_labels: dict, dataset: str) -> None:
     """The study's Figs. 3 and 4: the whole dataset's gold scores and lengths, one box each, and their numbers."""
-    from analysis.attention_figures import dataset_distributions, skew_words
+    from analysis.attention_figures import beyond_whiskers, dataset_distributions, skew_words
 
     shown = {c: cov_labels[c] for c in ("score", "length") if c in covs}
     st.subheader("The whole dataset (the study's Figs. 3 and 4)")
     dist = dataset_distributions(points, shown)
     cols = st.columns(len(shown))
-    for col, (c, label) in zip(cols, shown.items()):
-        charts.show(ch.dataset_box, (c, label, f"{dataset}: {label}, every item"), {"items": points[[c]]},
+    for col, r in zip(cols, dist.to_dict("records")):
+        charts.show(ch.dataset_box, (r["label"], f"{dataset}: {r['label']}, every item"),
+                    {"summary": pd.DataFrame([r]), "outliers": beyond_whiskers(points[r["covariate"]], r)},
                     where=col, width="stretch")
     st.caption("; ".join(f"{r.label}: median {r.median:g}, IQR {r.q1:g}–{r.q3:g}, skewness {r.skewness:+.2f} "
                          f"({skew_words(r.skewness)}), {r.outliers_low + r.outliers_high} point(s) beyond the "

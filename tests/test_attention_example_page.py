@@ -80,6 +80,15 @@ def test_stored_weights_without_the_model(monkeypatch, ex_warehouse, tiny_model_
     np.testing.assert_allclose(cell["weight"].to_numpy().reshape(t, t), stored[0, 0], atol=1e-7)
     assert any(b.label == f"Download attention_tiny_{dataset}_{sid}_layer2_head1.csv" for b in at.get("download_button"))
     assert any(f"/neighbours?run=tiny&layer=2&pooling=cls&ds={dataset}&sid={sid}" in md.value for md in at.markdown)
+    if dataset == "questions":  # an item with no stored weights, asked for without the model: said, and a stored one shown
+        con = duckdb.connect(str(ex_warehouse), read_only=True)
+        missing = con.execute("select min(sentence_id) from sentences where dataset = 'questions' and sentence_id not in "
+                              "(select sentence_id from attention_examples where dataset = 'questions')").fetchone()[0]
+        con.close()
+        at = page(monkeypatch, ex_warehouse, live=False, run="tiny", dataset=dataset, sentence=str(missing))
+        at.run()
+        assert not at.exception and any(f"#{missing} has no stored attention" in i.value for i in at.info)
+        assert any("Weights: **stored**" in md.value for md in at.markdown)
 
 
 def test_live_weights_of_any_item_are_output_attentions(monkeypatch, ex_warehouse, tiny_model_dir):

@@ -41,6 +41,10 @@ if live:
     sid = url.number_input(f"Sentence id (0 to {n - 1})", "sentence", default, 0, n - 1, key=f"ax_sid_{dataset}")
 else:
     texts = dict(zip(stored_items["sentence_id"], stored_items["text"]))
+    asked = url.get("sentence", None)
+    if asked is not None and asked not in map(str, stored_ids):
+        st.info(f"{dataset} #{asked} has no stored attention, and this deployment cannot run the model: pick one "
+                "of the stored items.")
     sid = int(url.selectbox("Stored item", stored_ids, "sentence", f"ax_item_{dataset}",
                             format_func=lambda i: f"#{i}: {texts[i][:90]}"))
     st.caption(m.LIVE_MISSING)
@@ -56,8 +60,11 @@ source = url.radio("Weights from", sources, "source", "ax_source", horizontal=Tr
 try:
     item = stored if source == "stored" else m.live(run_id, sent["text"], sent["text_b"] if pair else None)
 except m.ModelUnavailable as e:
-    st.error(str(e))
-    st.stop()
+    if stored is None:
+        st.error(str(e))
+        st.stop()
+    st.warning(f"{e}; showing the stored weights.")
+    item = stored
 st.markdown(m.source_line(item, run["model_name"]))
 pooling = data.run_info(run_id)["poolings"][0]
 st.markdown(f"[Nearest sentences to this one (layer {layer}, {pooling}) →]"

@@ -78,12 +78,14 @@ def test_stored_weights_without_the_model(monkeypatch, ex_warehouse, tiny_model_
     assert len(grid) == 2 * 2 * t * t  # 2 layers x 2 heads, every token (t <= 32)
     cell = grid[(grid["layer"] == 1) & (grid["head"] == 0)].sort_values(["i", "j"])
     np.testing.assert_allclose(cell["weight"].to_numpy().reshape(t, t), stored[0, 0], atol=1e-7)
-    assert any(b.label == f"Download attention_tiny_{dataset}_{sid}_layer2_head1.csv" for b in at.get("download_button"))
+    downloads = [b.label for b in at.get("download_button")]
+    assert f"Download attention_tiny_{dataset}_{sid}_layer2_head1.csv" in downloads
     assert any(f"/neighbours?run=tiny&layer=2&pooling=cls&ds={dataset}&sid={sid}" in md.value for md in at.markdown)
-    if dataset == "questions":  # an item with no stored weights, asked for without the model: said, and a stored one shown
+    if dataset == "questions":  # an item without stored weights, asked for without the model: said; a stored one shown
         con = duckdb.connect(str(ex_warehouse), read_only=True)
-        missing = con.execute("select min(sentence_id) from sentences where dataset = 'questions' and sentence_id not in "
-                              "(select sentence_id from attention_examples where dataset = 'questions')").fetchone()[0]
+        missing = con.execute("select min(sentence_id) from sentences where dataset = 'questions' and sentence_id "
+                              "not in (select sentence_id from attention_examples where dataset = 'questions')"
+                              ).fetchone()[0]
         con.close()
         at = page(monkeypatch, ex_warehouse, live=False, run="tiny", dataset=dataset, sentence=str(missing))
         at.run()
@@ -129,7 +131,8 @@ def test_links_from_the_attention_page_and_a_sentence_list(monkeypatch, ex_wareh
     at.run()
     assert not at.exception
     con = duckdb.connect(str(ex_warehouse), read_only=True)
-    first = con.execute("select min(sentence_id) from attention_points where dataset = 'sts' and layer = 1").fetchone()[0]
+    first = con.execute("select min(sentence_id) from attention_points where dataset = 'sts' and layer = 1"
+                        ).fetchone()[0]
     con.close()
     assert any(f"/attention_example?run=tiny&dataset=sts&sentence={first}&layer=1" in md.value for md in at.markdown)
 

@@ -46,7 +46,8 @@ def dataset_box(label: str, title: str):
     beyond the whiskers)."""
     box = alt.Chart(alt.NamedData("summary"))
     x = alt.X("whisker_low:Q", title=label, scale=alt.Scale(zero=False))
-    tip = ["n:Q", "whisker_low:Q", "q1:Q", "median:Q", "q3:Q", "whisker_high:Q", alt.Tooltip("skewness:Q", format="+.2f")]
+    tip = ["n:Q", "whisker_low:Q", "q1:Q", "median:Q", "q3:Q", "whisker_high:Q",
+           alt.Tooltip("skewness:Q", format="+.2f")]
     return alt.layer(
         box.mark_rule().encode(x=x, x2="whisker_high:Q", tooltip=tip),
         box.mark_bar(size=36, color="#9ecae1", stroke="#3182bd").encode(x="q1:Q", x2="q3:Q", tooltip=tip),

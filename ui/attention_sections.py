@@ -127,7 +127,8 @@ def item_link(points: pd.DataFrame, run_id: str, dataset: str, layer: int) -> No
     sid = st.selectbox("One item's attention, every head and layer", sorted(texts), key="attn_item",
                        format_func=lambda i: f"#{i}: {str(texts[i])[:100]}")
     if sid is not None:
-        st.markdown(f"[Open #{sid}'s attention, every head and layer →]({attention_link(run_id, dataset, sid, layer)})")
+        st.markdown(f"[Open #{sid}'s attention, every head and layer →]"
+                    f"({attention_link(run_id, dataset, sid, layer)})")
 
 
 def dataset_figures(points: pd.DataFrame, covs: list[str], cov_labels: dict, dataset: str) -> None:

@@ -57,10 +57,11 @@ def dataset_box(label: str, title: str):
 
 
 def multiples_chart(titles: tuple, width: int):
-    """One scatter per clustering, side by side (named data ``multiples``: title, x, y, cluster, sentence_id)."""
+    """One scatter per clustering, side by side, three to a row (named data ``multiples``: title, x, y, cluster,
+    sentence_id)."""
     return alt.Chart(alt.NamedData("multiples")).mark_circle(size=12, opacity=0.75).encode(
         x=alt.X("x:Q", title="dim 1"), y=alt.Y("y:Q", title="dim 2"),
         color=alt.Color("cluster:N", scale=alt.Scale(scheme="tableau10")),
         tooltip=["title:N", "sentence_id:Q", "cluster:N"],
     ).properties(width=width, height=width).facet(
-        facet=alt.Facet("title:N", sort=list(titles), title=None), columns=len(titles), spacing=8)
+        facet=alt.Facet("title:N", sort=list(titles), title=None), columns=3, spacing=12)

@@ -161,7 +161,7 @@ def small_multiples(run_id: str, dataset: str, points: pd.DataFrame, xy, layer: 
         return
     frame = model.multiples(points[["sentence_id"]], xy, best)
     titles = tuple(dict.fromkeys(frame["title"]))
-    charts.show(ch.multiples_chart, (titles, 190), {"multiples": frame})
+    charts.show(ch.multiples_chart, (titles, 200), {"multiples": frame})
     st.caption("Each algorithm's best-ranked clustering of this layer (lowest consensus rank in the stored "
                "scores below), recomputed on the points shown; the one-at-a-time view above can change its options.")
     table(best[["algorithm", "params", "k", "n_clusters", "n_noise", "silhouette", "davies_bouldin",

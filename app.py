@@ -17,6 +17,7 @@ st.navigation([
     st.Page("views/spans.py", title="Span match", icon="🔦", url_path="spans"),
     st.Page("views/sentiment.py", title="Sentiment neuron", icon="💬", url_path="sentiment"),
     st.Page("views/attention.py", title="Attention clusters", icon="🧩", url_path="attention"),
+    st.Page("views/attention_example.py", title="Attention of one item", icon="🔍", url_path="attention_example"),
 # Past 10 pages the menu shows the first ones and a "View more" button: an expanded menu of every page
 # would push each page's own sidebar controls below the fold.
 ]).run()

@@ -38,3 +38,30 @@ def eta_chart():
         x=alt.X("layer:O"), y=alt.Y("eta2:Q", title="Kruskal-Wallis η²"),
         color=alt.Color("covariate:N", title=None)).properties(title="How strongly each layer's clusters separate "
                                                                      "each covariate", height=240)
+
+
+def dataset_box(label: str, title: str):
+    """The whole dataset's distribution of one covariate as one horizontal Tukey box, drawn from its numbers
+    (named data ``summary``: one row of analysis.attention_figures.box_summary; ``outliers``: value, the points
+    beyond the whiskers)."""
+    box = alt.Chart(alt.NamedData("summary"))
+    x = alt.X("whisker_low:Q", title=label, scale=alt.Scale(zero=False))
+    tip = ["n:Q", "whisker_low:Q", "q1:Q", "median:Q", "q3:Q", "whisker_high:Q",
+           alt.Tooltip("skewness:Q", format="+.2f")]
+    return alt.layer(
+        box.mark_rule().encode(x=x, x2="whisker_high:Q", tooltip=tip),
+        box.mark_bar(size=36, color="#9ecae1", stroke="#3182bd").encode(x="q1:Q", x2="q3:Q", tooltip=tip),
+        box.mark_tick(size=36, thickness=2, color="#08306b").encode(x="median:Q", tooltip=tip),
+        alt.Chart(alt.NamedData("outliers")).mark_point(color="#3182bd").encode(x="value:Q"),
+    ).properties(title=title, height=90)
+
+
+def multiples_chart(titles: tuple, width: int):
+    """One scatter per clustering, side by side, three to a row (named data ``multiples``: title, x, y, cluster,
+    sentence_id)."""
+    return alt.Chart(alt.NamedData("multiples")).mark_circle(size=12, opacity=0.75).encode(
+        x=alt.X("x:Q", title="dim 1"), y=alt.Y("y:Q", title="dim 2"),
+        color=alt.Color("cluster:N", scale=alt.Scale(scheme="tableau10")),
+        tooltip=["title:N", "sentence_id:Q", "cluster:N"],
+    ).properties(width=width, height=width).facet(
+        facet=alt.Facet("title:N", sort=list(titles), title=None), columns=3, spacing=12)

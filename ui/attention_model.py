@@ -57,3 +57,11 @@ def metrics(xy: np.ndarray, labels: np.ndarray) -> dict:
 @st.cache_data(max_entries=64, show_spinner=False)
 def live_tests(covariates: pd.DataFrame, labels: np.ndarray):
     return covariate_tests(covariates, labels)
+
+
+@st.cache_data(max_entries=16, show_spinner="Clustering the layer with every algorithm…")
+def multiples(points: pd.DataFrame, xy: np.ndarray, best: pd.DataFrame) -> pd.DataFrame:
+    # five clusterings of the same points: only recomputed when the layer, feature set or stored choices change
+    from analysis.attention_figures import small_multiples
+
+    return small_multiples(points, xy, best)

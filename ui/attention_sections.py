@@ -10,6 +10,7 @@ from analysis.attention import statement, study_check
 from ui import attention_charts as ch
 from ui import attention_model as model
 from ui import charts
+from ui.links import attention_link
 from ui.tables import details, table
 
 
@@ -118,3 +119,51 @@ def regression_heads(run_id: str) -> None:
         st.markdown(f"`{ds}`: best head **{top['head']}** (Pearson {top['pearson']:.3f}, Spearman "
                     f"{top['spearman']:.3f}, MSE {top['mse']:.3f}; {int(top['n_train'])} train / "
                     f"{int(top['n_test'])} test pairs, frozen encoder)." + note)
+
+
+def item_link(points: pd.DataFrame, run_id: str, dataset: str, layer: int) -> None:
+    """Any item of the layer's points opens in the per-example attention page (every head and layer)."""
+    texts = dict(zip(points["sentence_id"], points["text"]))
+    sid = st.selectbox("One item's attention, every head and layer", sorted(texts), key="attn_item",
+                       format_func=lambda i: f"#{i}: {str(texts[i])[:100]}")
+    if sid is not None:
+        st.markdown(f"[Open #{sid}'s attention, every head and layer →]"
+                    f"({attention_link(run_id, dataset, sid, layer)})")
+
+
+def dataset_figures(points: pd.DataFrame, covs: list[str], cov_labels: dict, dataset: str) -> None:
+    """The study's Figs. 3 and 4: the whole dataset's gold scores and lengths, one box each, and their numbers."""
+    from analysis.attention_figures import beyond_whiskers, dataset_distributions, skew_words
+
+    shown = {c: cov_labels[c] for c in ("score", "length") if c in covs}
+    st.subheader("The whole dataset (the study's Figs. 3 and 4)")
+    dist = dataset_distributions(points, shown)
+    cols = st.columns(len(shown))
+    for col, r in zip(cols, dist.to_dict("records")):
+        charts.show(ch.dataset_box, (r["label"], f"{dataset}: {r['label']}, every item"),
+                    {"summary": pd.DataFrame([r]), "outliers": beyond_whiskers(points[r["covariate"]], r)},
+                    where=col, width="stretch")
+    st.caption("; ".join(f"{r.label}: median {r.median:g}, IQR {r.q1:g}–{r.q3:g}, skewness {r.skewness:+.2f} "
+                         f"({skew_words(r.skewness)}), {r.outliers_low + r.outliers_high} point(s) beyond the "
+                         f"whiskers" for r in dist.itertuples())
+               + ". The study's STS-B test set: scores slightly left-skewed with no outliers, lengths right-skewed.")
+    table(dist, f"attention_distributions_{dataset}", key="attn_dist")
+
+
+def small_multiples(run_id: str, dataset: str, points: pd.DataFrame, xy, layer: int, feature_set: str) -> None:
+    """Every algorithm's best stored clustering of the layer, side by side (the study's visual comparison)."""
+    from analysis.attention_figures import best_of_each
+
+    st.subheader(f"Layer {layer}: the five algorithms side by side")
+    best = best_of_each(model.quality(run_id, dataset), layer, feature_set)
+    if best.empty:
+        st.info("No stored clusterings for this layer.")
+        return
+    frame = model.multiples(points[["sentence_id"]], xy, best)
+    titles = tuple(dict.fromkeys(frame["title"]))
+    charts.show(ch.multiples_chart, (titles, 200), {"multiples": frame})
+    st.caption("Each algorithm's best-ranked clustering of this layer (lowest consensus rank in the stored "
+               "scores below), recomputed on the points shown; the one-at-a-time view above can change its options.")
+    table(best[["algorithm", "params", "k", "n_clusters", "n_noise", "silhouette", "davies_bouldin",
+                "calinski_harabasz", "rank"]], f"attention_best_of_each_layer{layer}_{feature_set}",
+          key="attn_best_each")

@@ -1,4 +1,5 @@
-"""Links between pages that reproduce a view: every sentence list links to the sentence's nearest neighbours."""
+"""Links between pages that reproduce a view: every sentence list links to the sentence's nearest neighbours and,
+for a transformer run, to its attention in every head and layer."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -9,6 +10,7 @@ import streamlit as st
 from ui.tables import table
 
 NEIGHBOURS_PATH = "/neighbours"
+ATTENTION_EXAMPLE_PATH = "/attention_example"
 DRIFT_PATH = "/drift"
 
 
@@ -16,6 +18,21 @@ def neighbours_link(run_id: str, layer: int, pooling: str, dataset: str, sentenc
     """The nearest-sentences page for one stored sentence in a run, layer and pooling (a relative URL)."""
     return NEIGHBOURS_PATH + "?" + urlencode({"run": run_id, "layer": int(layer), "pooling": pooling,
                                               "ds": dataset, "sid": int(sentence_id)})
+
+
+def attention_link(run_id: str, dataset: str, sentence_id: int, layer: int | None = None,
+                   head: int | None = None) -> str:
+    """The per-example attention page for one stored sentence of a transformer run (a relative URL); ``layer`` (a
+    block's output, 1 = the first block) is kept when it has attention, i.e. is not the embedding output 0, and
+    ``head`` when given."""
+    params = {"run": run_id, "dataset": dataset, "sentence": int(sentence_id)}
+    params |= {"layer": int(layer)} if layer else {}
+    return ATTENTION_EXAMPLE_PATH + "?" + urlencode(params | ({"head": int(head)} if head is not None else {}))
+
+
+def has_attention(sel) -> bool:
+    """Whether the selection's run has attention to show (a transformer encoder)."""
+    return (sel.run or {}).get("model_kind") == "transformer"
 
 
 def drift_link(run_id: str, layer: int, pooling: str, unit: int, datasets=()) -> str:
@@ -40,7 +57,22 @@ def neighbour_columns() -> dict:
                                                            "this run, layer and pooling")}
 
 
+def with_attention_links(df: pd.DataFrame, sel) -> pd.DataFrame:
+    """``df`` plus an ``attention`` column of links to each row's per-example attention in the selection's run
+    (a transformer run; other runs get no column). A new frame."""
+    if not has_attention(sel):
+        return df
+    return df.assign(attention=[attention_link(sel.run_id, d, i, sel.layer)
+                                for d, i in zip(df["dataset"], df["sentence_id"])])
+
+
+def attention_columns() -> dict:
+    return {"attention": st.column_config.LinkColumn("attention", display_text="heads",
+                                                     help="The sentence's attention in every head and layer")}
+
+
 def neighbour_table(df: pd.DataFrame, sel, name: str, **kwargs) -> None:
-    """ui.tables.table of ``df`` with its rows' neighbour links (the one call a sentence list needs)."""
-    config = {**neighbour_columns(), **kwargs.pop("column_config", {})}
-    table(with_neighbour_links(df, sel), name, column_config=config, **kwargs)
+    """ui.tables.table of ``df`` with its rows' neighbour links and, for a transformer run, attention links (the
+    one call a sentence list needs)."""
+    config = {**neighbour_columns(), **attention_columns(), **kwargs.pop("column_config", {})}
+    table(with_attention_links(with_neighbour_links(df, sel), sel), name, column_config=config, **kwargs)

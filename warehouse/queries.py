@@ -442,3 +442,35 @@ def dictionary_compare(con, run_id: str, base_run_id: str, layer: int, pooling: 
     consistencies of the dictionary run's features and of its base run's neurons and random directions."""
     return run(con, "dictionary_compare", run_id=run_id, base_run_id=base_run_id, layer=int(layer),
                pooling=pooling, base_pooling=base_pooling, k=int(k))
+
+
+# Per-example attention
+def attention_example_runs(con) -> pd.DataFrame:
+    """run_id, model_name, n_blocks, n_heads, n_examples of every transformer run."""
+    return run(con, "attention_example_runs")
+
+
+def attention_example_datasets(con, run_id: str) -> pd.DataFrame:
+    """dataset, n_sentences, is_pair (every item has a second text), n_examples (items stored for ``run_id``)."""
+    return run(con, "attention_example_datasets", run_id=run_id)
+
+
+def attention_example_items(con, run_id: str, dataset: str) -> pd.DataFrame:
+    """sentence_id, n_tokens, text, text_b of the items whose attention is stored."""
+    return run(con, "attention_example_items", run_id=run_id, dataset=dataset)
+
+
+def attention_example(con, run_id: str, dataset: str, sentence_id: int) -> dict | None:
+    """One item's attention_examples row as a dict (weights as bytes), or None when it is not stored."""
+    df = run(con, "attention_example", run_id=run_id, dataset=dataset, sentence_id=int(sentence_id))
+    if not len(df):
+        return None
+    row = df.iloc[0].to_dict()
+    row["weights"] = bytes(row["weights"])
+    return row
+
+
+def attention_example_sentence(con, dataset: str, sentence_id: int) -> dict | None:
+    """sentence_id, text, text_b, label, label_text of one sentence, or None."""
+    df = run(con, "attention_example_sentence", dataset=dataset, sentence_id=int(sentence_id))
+    return df.iloc[0].to_dict() if len(df) else None

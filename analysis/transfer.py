@@ -114,8 +114,8 @@ def quantile_sample(values: np.ndarray, per_quantile: int, non_activating: int, 
 def summary_stats(x: np.ndarray) -> pd.DataFrame:
     """Per column of x [N, H] (a dataset's sentences by units): n, mean, variance (ddof 1), skewness and
     (Fisher) kurtosis as scipy.stats.describe, threshold, n_active, density (share of sentences above 0: how
-    often a sparse unit fires), kind (sparse: threshold 0; dense: threshold the median; see thresholds) and the activating
-    quantiles' bounds (lists of N_QUANTILES + 1; None when no sentence is active)."""
+    often a sparse unit fires), kind (sparse: threshold 0; dense: threshold the median; see thresholds) and the
+    activating quantiles' bounds (lists of N_QUANTILES + 1; None when no sentence is active)."""
     x = np.asarray(x, dtype=np.float64)
     n, h = x.shape
     if n >= 2:
@@ -268,7 +268,9 @@ def drop_test(ca: np.ndarray, cb: np.ndarray, seed: int = 0, n_resamples: int = 
 
 
 def verdict_of(row, alpha: float = ALPHA) -> str:
-    """holds / breaks / better for one dataset's drop (the reference dataset: reference)."""
+    """One dataset's verdict: reference; breaks (F1 significantly lower than on the reference: p < alpha and the
+    drop's interval below 0); better (significantly higher); at chance (no significant change, but no better
+    than answering yes to every example here); holds (no significant drop, above chance)."""
     if row["reference"]:
         return "reference"
     significant = row["p_value"] < alpha
@@ -276,15 +278,15 @@ def verdict_of(row, alpha: float = ALPHA) -> str:
         return "breaks"
     if significant and row["lo"] > 0:
         return "better"
-    return "holds"
+    return "at chance" if row["f1"] <= row["chance_f1"] else "holds"
 
 
 def transfer_table(examples: pd.DataFrame, reference: str, seed: int = 0, n_resamples: int = N_RESAMPLES,
                    alpha: float = ALPHA) -> pd.DataFrame:
     """Per dataset, on held-out examples (dataset, quantile, hit): the overall detection scores, F1's bootstrap
     interval, the chance level (always_yes_f1), the drop against ``reference`` with its interval and
-    permutation p-value, and the verdict: reference, holds (no significant drop at ``alpha``), breaks (F1
-    significantly lower, the whole interval below 0) or better."""
+    permutation p-value, and the verdict (verdict_of; "no signal on reference" everywhere when the explanation
+    does no better than chance on the reference itself)."""
     scores = detection_scores(examples)
     overall = scores[scores["quantile"] == "all"].drop(columns="quantile").set_index("dataset")
     if reference not in overall.index:
@@ -300,8 +302,11 @@ def transfer_table(examples: pd.DataFrame, reference: str, seed: int = 0, n_resa
                      "chance_f1": always_yes_f1(int(overall.loc[d, "n_active"]), int(overall.loc[d, "n_non"])),
                      "drop": t["drop"], "drop_lo": t["lo"], "drop_hi": t["hi"], "p_value": t["p_value"]})
     out = overall.reset_index().merge(pd.DataFrame(rows), on="dataset")
-    out["verdict"] = [verdict_of({"reference": r.reference, "p_value": r.p_value, "lo": r.drop_lo, "hi": r.drop_hi},
-                                 alpha) for r in out.itertuples()]
+    out["verdict"] = [verdict_of({"reference": r.reference, "p_value": r.p_value, "lo": r.drop_lo, "hi": r.drop_hi,
+                                  "f1": r.f1, "chance_f1": r.chance_f1}, alpha) for r in out.itertuples()]
+    ref = out["reference"].to_numpy()
+    if (out.loc[ref, "f1"] <= out.loc[ref, "chance_f1"]).all():  # nothing to transfer: no verdict elsewhere
+        out.loc[~ref, "verdict"] = "no signal on reference"
     return out[["dataset", "verdict", "f1", "f1_lo", "f1_hi", "chance_f1", "precision", "recall", "drop", "drop_lo",
                 "drop_hi", "p_value", "n_active", "n_non", "tp", "fp", "fn", "tn", "reference"]]
 
@@ -312,10 +317,12 @@ def statement(table: pd.DataFrame, reference: str, alpha: float = ALPHA) -> str:
     head = (f"Written on {reference}: F1 {ref['f1']:.2f} on its held-out examples (answering yes to every example "
             f"would give {ref['chance_f1']:.2f}).")
     if ref["f1"] <= ref["chance_f1"]:
-        return head + " It does not pick out the unit's activating examples even there, so there is nothing to transfer."
+        return head + (" It does not pick out the unit's activating examples even there, so there is nothing to "
+                       "transfer.")
     parts = [head]
     for verdict, words in (("holds", "Holds (no significant drop, permutation p ≥ {a:g})"),
-                           ("better", "Works better"), ("breaks", "Breaks (F1 significantly lower, p < {a:g})")):
+                           ("better", "Works better"), ("at chance", "No significant drop but no better than chance"),
+                           ("breaks", "Breaks (F1 significantly lower, p < {a:g})")):
         rows = table[table["verdict"] == verdict]
         if len(rows):
             items = ", ".join(f"{r.dataset} (F1 {r.f1:.2f}, drop {r.drop:+.2f}"

@@ -98,6 +98,7 @@ def test_transfer_table_states_where_it_holds_and_breaks():
     # an explanation that fails on its own dataset has nothing to transfer
     bad = tr.transfer_table(e.assign(hit=True), "a", n_resamples=99)
     assert "nothing to transfer" in tr.statement(bad, "a")
+    assert set(bad["verdict"]) == {"reference", "no signal on reference"}
 
 
 def test_sentence_keywords():

@@ -222,8 +222,10 @@ def score(sel, s: Sample, datasets: list[str], reference: str, kind: str, text: 
 def f1_chart(reference: str) -> alt.LayerChart:
     base = alt.Chart(alt.NamedData("table")).encode(
         y=alt.Y("dataset:N", title=None, sort=None),
-        color=alt.Color("verdict:N", scale=alt.Scale(domain=["reference", "holds", "better", "breaks"],
-                                                     range=["#4c78a8", "#54a24b", "#72b7b2", "#e45756"])))
+        color=alt.Color("verdict:N", scale=alt.Scale(domain=["reference", "holds", "better", "at chance", "breaks",
+                                                             "no signal on reference"],
+                                                     range=["#4c78a8", "#54a24b", "#72b7b2", "#f58518", "#e45756",
+                                                            "#9d9d9d"])))
     bars = base.mark_rule(strokeWidth=2).encode(x=alt.X("f1_lo:Q", title=f"F1 on held-out examples (written on "
                                                                          f"{reference}), 95% bootstrap interval",
                                                         scale=alt.Scale(domain=[0, 1])), x2="f1_hi:Q")

@@ -40,7 +40,8 @@ def explanation(sel, direction) -> tuple[str, str, bool]:
             url.set_params(expl=None, expl_kind=None, ann=None)
             return kind, "", False
         ids = patterns["task_id"].astype(int).tolist()
-        label = {int(r.task_id): f"{r.pattern} ({r.annotator}, {r.dataset}, {r.direction_id})" for r in patterns.itertuples()}
+        label = {int(r.task_id): f"{r.pattern} ({r.annotator}, {r.dataset}, {r.direction_id})"
+                 for r in patterns.itertuples()}
         tid = url.selectbox("Pattern", ids, "ann", key="transfer_ann", format_func=label.get)
         text = str(patterns.set_index("task_id").loc[tid, "pattern"])
     elif kind == "labelled":
@@ -75,7 +76,8 @@ def results(r: model.Scores, reference: str) -> None:
                "of the non-activating ones? precision, recall and F1 (sklearn's definitions); f1_lo/f1_hi: 95% BCa "
                "bootstrap interval; chance_f1: answering yes to every example (grey tick); drop: F1 here minus F1 on "
                f"{reference}, with its bootstrap interval and a two-sided permutation p-value (scipy.stats). breaks: "
-               "F1 significantly lower (p < 0.05, the interval below 0); holds: no significant drop.")
+               "F1 significantly lower (p < 0.05, the interval below 0); holds: no significant drop; at chance: no "
+               "significant drop, but no better than answering yes.")
     st.subheader("Per quantile")
     charts.show(model.quantile_chart, (), {"quantiles": r.quantiles}, width="stretch")
     table(r.quantiles, "transfer_quantiles", key="transfer_quantiles_table", column_config=NUM)

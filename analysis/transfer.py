@@ -219,9 +219,15 @@ def detection_scores(examples: pd.DataFrame, by=("dataset",)) -> pd.DataFrame:
                ].reset_index(drop=True)
 
 
-def always_yes_f1(n_active: int, n_non: int) -> float:
-    """F1 of a rule that says yes to every example: the chance level of detection."""
-    return 2 * n_active / (2 * n_active + n_non) if n_active else 0.0
+def chance_f1(n_active: int, n_non: int, n_yes: int) -> float:
+    """Expected F1 of a rule that says yes to ``n_yes`` of the examples at random: precision is the base rate b,
+    recall the yes rate y, F1 = 2 b y / (b + y). The chance level of an explanation that says yes as often (for
+    a rule that says yes to all, the F1 of answering yes: 2 b / (1 + b))."""
+    n = n_active + n_non
+    if n == 0 or n_active == 0 or n_yes == 0:
+        return 0.0
+    b, y = n_active / n, n_yes / n
+    return 2 * b * y / (b + y)
 
 
 def _ci(res) -> tuple[float, float]:
@@ -269,8 +275,9 @@ def drop_test(ca: np.ndarray, cb: np.ndarray, seed: int = 0, n_resamples: int = 
 
 def verdict_of(row, alpha: float = ALPHA) -> str:
     """One dataset's verdict: reference; breaks (F1 significantly lower than on the reference: p < alpha and the
-    drop's interval below 0); better (significantly higher); at chance (no significant change, but no better
-    than answering yes to every example here); holds (no significant drop, above chance)."""
+    drop's interval below 0); better (significantly higher); at chance (no significant change, but F1's interval
+    reaches down to a random rule saying yes as often); holds (no significant drop, and F1's interval above
+    chance)."""
     if row["reference"]:
         return "reference"
     significant = row["p_value"] < alpha
@@ -278,13 +285,15 @@ def verdict_of(row, alpha: float = ALPHA) -> str:
         return "breaks"
     if significant and row["lo"] > 0:
         return "better"
-    return "at chance" if row["f1"] <= row["chance_f1"] else "holds"
+    # above chance: the whole F1 interval above a random rule's F1 (the point estimate when there is no interval)
+    low = row["f1_lo"] if np.isfinite(row.get("f1_lo", np.nan)) else row["f1"]
+    return "at chance" if low <= row["chance_f1"] else "holds"
 
 
 def transfer_table(examples: pd.DataFrame, reference: str, seed: int = 0, n_resamples: int = N_RESAMPLES,
                    alpha: float = ALPHA) -> pd.DataFrame:
     """Per dataset, on held-out examples (dataset, quantile, hit): the overall detection scores, F1's bootstrap
-    interval, the chance level (always_yes_f1), the drop against ``reference`` with its interval and
+    interval, the chance level (chance_f1 at the explanation's own yes rate), the drop against ``reference`` with its interval and
     permutation p-value, and the verdict (verdict_of; "no signal on reference" everywhere when the explanation
     does no better than chance on the reference itself)."""
     scores = detection_scores(examples)
@@ -299,11 +308,13 @@ def transfer_table(examples: pd.DataFrame, reference: str, seed: int = 0, n_resa
         t = drop_test(by[reference], by[d], seed, n_resamples) if d != reference else \
             {"drop": 0.0, "lo": float("nan"), "hi": float("nan"), "p_value": float("nan")}
         rows.append({"dataset": d, "reference": d == reference, "f1_lo": lo, "f1_hi": hi,
-                     "chance_f1": always_yes_f1(int(overall.loc[d, "n_active"]), int(overall.loc[d, "n_non"])),
+                     "chance_f1": chance_f1(int(overall.loc[d, "n_active"]), int(overall.loc[d, "n_non"]),
+                                            int(overall.loc[d, "tp"] + overall.loc[d, "fp"])),
                      "drop": t["drop"], "drop_lo": t["lo"], "drop_hi": t["hi"], "p_value": t["p_value"]})
     out = overall.reset_index().merge(pd.DataFrame(rows), on="dataset")
     out["verdict"] = [verdict_of({"reference": r.reference, "p_value": r.p_value, "lo": r.drop_lo, "hi": r.drop_hi,
-                                  "f1": r.f1, "chance_f1": r.chance_f1}, alpha) for r in out.itertuples()]
+                                  "f1": r.f1, "f1_lo": r.f1_lo, "chance_f1": r.chance_f1}, alpha)
+                      for r in out.itertuples()]
     ref = out["reference"].to_numpy()
     if (out.loc[ref, "f1"] <= out.loc[ref, "chance_f1"]).all():  # nothing to transfer: no verdict elsewhere
         out.loc[~ref, "verdict"] = "no signal on reference"
@@ -314,14 +325,14 @@ def transfer_table(examples: pd.DataFrame, reference: str, seed: int = 0, n_resa
 def statement(table: pd.DataFrame, reference: str, alpha: float = ALPHA) -> str:
     """Where the explanation holds and where it breaks, in one paragraph."""
     ref = table.set_index("dataset").loc[reference]
-    head = (f"Written on {reference}: F1 {ref['f1']:.2f} on its held-out examples (answering yes to every example "
+    head = (f"Written on {reference}: F1 {ref['f1']:.2f} on its held-out examples (saying yes as often at random "
             f"would give {ref['chance_f1']:.2f}).")
     if ref["f1"] <= ref["chance_f1"]:
         return head + (" It does not pick out the unit's activating examples even there, so there is nothing to "
                        "transfer.")
     parts = [head]
     for verdict, words in (("holds", "Holds (no significant drop, permutation p ≥ {a:g})"),
-                           ("better", "Works better"), ("at chance", "No significant drop but no better than chance"),
+                           ("better", "Works better"), ("at chance", "No significant drop, but not clearly above chance"),
                            ("breaks", "Breaks (F1 significantly lower, p < {a:g})")):
         rows = table[table["verdict"] == verdict]
         if len(rows):

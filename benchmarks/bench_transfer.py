@@ -5,7 +5,8 @@ per-unit / per-example Python loop measured in the same run.
 
 Synthetic data of the demo's shape (no warehouse needed): the six demo datasets' sizes (33,891 sentences), random
 texts of 6-24 words from a Zipf vocabulary of 5,000 words, and float32 activations, 384 units (MiniLM) and 128
-(textgenrnn), with a per-unit offset. Measured:
+(textgenrnn), with a per-unit offset; unit 0 is raised by 3 where the regex matches on four datasets, not on
+tweets and news, so its explanation should hold on those four and break on the other two. Measured:
 - the quantiles stage's work on MiniLM's last layer x 2 poolings and textgenrnn's last layer x 2 poolings (the
   default [quantiles] layers = [-1]): rows, seconds, and the bytes of the two tables in a compacted DuckDB file
   (the value column is random float32, so it compresses as badly as real activations);
@@ -33,7 +34,8 @@ import pandas as pd
 
 SIZES = {"movies": 10_605, "amazon": 3_708, "nyt": 5_190, "tweets": 4_200, "wiki": 8_000, "news": 2_188}
 RUNS = (("minilm", 6, 384, ("cls", "mean")), ("textgenrnn", 3, 128, ("final", "mean")))
-REGEX = r"\b(w1|w7|w42)\b"
+REGEX = r"\b(w20|w30|w40)\b"  # in about a fifth of the sentences
+PLANTED = ("movies", "amazon", "nyt", "wiki")  # unit 0 follows the regex here, not on tweets and news
 
 
 def texts_of(n: int, rng) -> list[str]:
@@ -121,6 +123,8 @@ def main() -> None:
     rng = np.random.default_rng(1)
     texts = {d: texts_of(n, rng) for d, n in SIZES.items()}
     x = layer(384, rng)
+    for d in PLANTED:
+        x[d][:, 0] += 3 * concept_hits(texts[d], regex=REGEX)
     t = time.perf_counter()
     samples = []
     for d, block in x.items():

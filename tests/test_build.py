@@ -451,17 +451,19 @@ V4_TABLES = {"neuron_histograms": "histograms", "random_sentences": "histograms"
 V5_TABLES = {"illusion_scores": "layer_scores", "neuron_locality": "layer_scores", "monotonic_tokens": "layer_scores",
              "token_directions": "layer_scores"}
 V6_TABLES = {"illusion_null_scores": "illusion_null", "illusion_null": "illusion_null"}
+V7_TABLES = {"quantile_examples": "quantiles", "quantile_stats": "quantiles"}
 
 
-@pytest.mark.parametrize("version", [3, 4, 5])
+@pytest.mark.parametrize("version", [3, 4, 5, 6])
 def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path, version):
     """Version 4 only added neuron_histograms, random_sentences and sentence_distances, version 5 the layer
-    scores, version 6 the direction null: a build over an older file copies its extraction and computes those; the dashboard itself refuses
+    scores, version 6 the direction null, version 7 the quantile samples: a build over an older file copies its extraction and computes those; the dashboard itself refuses
     the older file."""
     cfg = cfg_for("questions", "news")
     build(cfg, **QUIET)
     target = tmp_path / "w.duckdb"
-    tables = ("neuron_histograms", "illusion_scores", "token_directions", "illusion_null_scores")
+    tables = ("neuron_histograms", "illusion_scores", "token_directions", "illusion_null_scores", "quantile_stats",
+              "quantile_examples")
 
     def frames():
         con = duckdb.connect(str(target), read_only=True)
@@ -471,7 +473,8 @@ def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path,
             con.close()
 
     before = frames()
-    missing = V6_TABLES | (V5_TABLES if version <= 4 else {}) | (V4_TABLES if version == 3 else {})
+    missing = V7_TABLES | (V6_TABLES if version <= 5 else {}) | (V5_TABLES if version <= 4 else {}) \
+        | (V4_TABLES if version == 3 else {})
     con = duckdb.connect(str(target))
     for table in missing:
         con.execute(f"drop table {table}")
@@ -487,8 +490,10 @@ def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path,
     assert report.stages["separability"] == {"tiny": "reused"}
     if version >= 4:
         assert report.stages["histograms"] == {"tiny": "reused"}
-    if version == 5:
+    if version >= 5:
         assert report.stages["layer_scores"] == {"tiny": "reused"}
-    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "6"
+    if version == 6:
+        assert report.stages["illusion_null"] == {"tiny": "reused"}
+    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "7"
     for old, new in zip(before, frames()):  # NaN where a centroid has no direction: compared as equal
         pd.testing.assert_frame_equal(new, old)

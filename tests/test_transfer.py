@@ -173,3 +173,12 @@ def test_llm_judge_is_off_by_default_and_an_unreachable_one_is_one_line(monkeypa
     with pytest.raises(ValueError, match=r"LLM judge at http://127.0.0.1:9/v1") as e:
         model.llm_hits({"url": "http://127.0.0.1:9/v1", "model": "m", "key": ""}, "dog", ["a dog"], timeout=2)
     assert "\n" not in str(e.value)
+
+
+def test_chance_level_is_f1_of_a_rule_saying_yes_as_often_without_regard_to_the_label():
+    # 40 activating, 40 not; a rule that says yes to 10 of each (20 in all) knows nothing: its F1 is chance
+    y = np.r_[np.ones(40, bool), np.zeros(40, bool)]
+    hit = np.r_[np.ones(10, bool), np.zeros(30, bool), np.ones(10, bool), np.zeros(30, bool)]
+    assert tr.chance_f1(40, 40, 20) == pytest.approx(f1_score(y, hit))
+    assert tr.chance_f1(40, 40, 80) == pytest.approx(f1_score(y, np.ones(80, bool)))  # yes to all
+    assert tr.chance_f1(40, 40, 0) == 0.0

@@ -19,13 +19,16 @@ HELP = {"keywords": "Keywords, comma-separated (whole words, any case)",
 
 def examples(s: model.Sample, reference: str) -> None:
     st.subheader(f"Its examples on {reference}, by activation quantile")
-    where = "stored by the build" if s.stored else "drawn here (the build stored no sample for this layer or direction)"
-    st.caption(f"The explain half of a seeded sample ({where}): sentences from each of the 10 quantiles of the "
+    where = "stored by the build" if s.stored else "drawn here: the build stored none for this layer or direction"
+    st.caption(f"The explain half of a seeded sample ({where}). Sentences from each of the 10 quantiles of the "
                "activating sentences (10 the strongest) and non-activating ones (quantile 0). Activating: above 0 for "
                "a sparse unit, above its median on the dataset for a dense one (a residual dimension). The other "
                "half of every dataset's sample is held out to score the explanation.")
-    table(model.explain_examples(s, reference), f"transfer_explain_{reference}", key="transfer_explain_table",
-          column_config=NUM)
+    shown = model.explain_examples(s, reference)
+    if not (shown["quantile"] > 0).any():
+        st.info(f"This unit has no activating sentence on {reference} (it is constant there, or never above its "
+                "threshold): there is nothing to explain on it. Choose another dataset or unit.")
+    table(shown, f"transfer_explain_{reference}", key="transfer_explain_table", column_config=NUM)
 
 
 def explanation(sel, direction) -> tuple[str, str, bool]:
@@ -63,7 +66,8 @@ def explanation(sel, direction) -> tuple[str, str, bool]:
     if not text.strip():
         url.set_params(expl=None, expl_kind=None, judge=None)
         return kind, "", False
-    url.set_params(expl=None if kind == "annotation" else text, expl_kind=kind, judge="1" if judge else None)
+    url.set_params(expl=None if kind == "annotation" else text, expl_kind=kind, judge="1" if judge else None,
+                   **({} if kind == "annotation" else {"ann": None}))
     return kind, text, judge
 
 
@@ -74,10 +78,10 @@ def results(r: model.Scores, reference: str) -> None:
     table(r.table, "transfer_scores", key="transfer_scores_table", column_config=NUM)
     st.caption("Detection on the held-out examples (delphi): does the explanation pick the activating examples out "
                "of the non-activating ones? precision, recall and F1 (sklearn's definitions); f1_lo/f1_hi: 95% BCa "
-               "bootstrap interval; chance_f1: answering yes to every example (grey tick); drop: F1 here minus F1 on "
+               "bootstrap interval; chance_f1: a random rule saying yes as often (grey tick); drop: F1 here minus F1 on "
                f"{reference}, with its bootstrap interval and a two-sided permutation p-value (scipy.stats). breaks: "
-               "F1 significantly lower (p < 0.05, the interval below 0); holds: no significant drop; at chance: no "
-               "significant drop, but no better than answering yes.")
+               "F1 significantly lower (p < 0.05, the interval below 0); holds: no significant drop and F1's interval above "
+               "chance; at chance: no significant drop, but not clearly above chance.")
     st.subheader("Per quantile")
     charts.show(model.quantile_chart, (), {"quantiles": r.quantiles}, width="stretch")
     table(r.quantiles, "transfer_quantiles", key="transfer_quantiles_table", column_config=NUM)

@@ -7,6 +7,7 @@ st.navigation([
     st.Page("views/drift.py", title="Neuron drift", icon="🧭", url_path="drift"),
     st.Page("views/illusion.py", title="Illusion score", icon="🎭", url_path="illusion"),
     st.Page("views/shift.py", title="Distribution shift", icon="📊", url_path="shift"),
+    st.Page("views/transfer.py", title="Explanation transfer", icon="🔁", url_path="transfer"),
     st.Page("views/separability.py", title="Dataset separability", icon="🗺️", url_path="separability"),
     st.Page("views/tokens.py", title="Monotonicity & locality", icon="📈", url_path="tokens"),
     st.Page("views/outliers.py", title="Outliers", icon="🧿", url_path="outliers"),

@@ -42,6 +42,7 @@ def benches(warehouse: str) -> list[tuple[str, list[str]]]:
         ("bench_attention", []),
         ("bench_illusion_null", ["--n-sentences", "50000", "--n-null", "1000"]),
         ("bench_shift", ["--n-sentences", "50000", "--hidden", "768"]),
+        ("bench_transfer", []),
         ("bench_neighbours", []),
         ("bench_dictionary", []),
         ("bench_decoder", []),

@@ -451,19 +451,20 @@ V4_TABLES = {"neuron_histograms": "histograms", "random_sentences": "histograms"
 V5_TABLES = {"illusion_scores": "layer_scores", "neuron_locality": "layer_scores", "monotonic_tokens": "layer_scores",
              "token_directions": "layer_scores"}
 V6_TABLES = {"illusion_null_scores": "illusion_null", "illusion_null": "illusion_null"}
-V7_TABLES = {"token_topk": "token_topk"}
+V7_TABLES = {"token_topk": "token_topk", "quantile_examples": "quantiles", "quantile_stats": "quantiles"}
 V7_EMPTY = ("dictionaries", "dictionary_density", "dictionary_quality")  # empty here: no run has a dictionary
 
 
 @pytest.mark.parametrize("version", [3, 4, 5, 6])
 def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path, version):
     """Version 4 only added neuron_histograms, random_sentences and sentence_distances, version 5 the layer
-    scores, version 6 the direction null, version 7 the token-level lists: a build over an older file copies its
-    extraction and computes those; the dashboard itself refuses the older file."""
+    scores, version 6 the direction null, version 7 the token-level lists and the quantile samples: a build over
+    an older file copies its extraction and computes those; the dashboard itself refuses the older file."""
     cfg = cfg_for("questions", "news")
     build(cfg, **QUIET)
     target = tmp_path / "w.duckdb"
-    tables = ("neuron_histograms", "illusion_scores", "token_directions", "illusion_null_scores", "token_topk")
+    tables = ("neuron_histograms", "illusion_scores", "token_directions", "illusion_null_scores", "token_topk",
+              "quantile_stats", "quantile_examples")
 
     def frames():
         con = duckdb.connect(str(target), read_only=True)

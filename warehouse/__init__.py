@@ -13,8 +13,8 @@ SCHEMA_VERSION = 7
 # Older versions whose every table is in this one, unchanged (4 only added neuron_histograms, random_sentences
 # and sentence_distances; 5 only illusion_scores, neuron_locality, monotonic_tokens and token_directions; 6 only
 # illusion_null_scores and illusion_null; 7 only token_topk, dictionaries, dictionary_density,
-# dictionary_quality and attention_examples): a build may reuse such a file's work and computes only what it
-# lacks. The dashboard still reads SCHEMA_VERSION only.
+# dictionary_quality, attention_examples, quantile_examples and quantile_stats): a build may reuse such a file's
+# work and computes only what it lacks. The dashboard still reads SCHEMA_VERSION only.
 REUSABLE_VERSIONS = (3, 4, 5, 6, SCHEMA_VERSION)
 SCHEMA_DIR = Path(__file__).parent / "schema"
 QUERY_DIR = Path(__file__).parent / "queries"

@@ -474,3 +474,18 @@ def attention_example_sentence(con, dataset: str, sentence_id: int) -> dict | No
     """sentence_id, text, text_b, label, label_text of one sentence, or None."""
     df = run(con, "attention_example_sentence", dataset=dataset, sentence_id=int(sentence_id))
     return df.iloc[0].to_dict() if len(df) else None
+
+
+# --- Explanation transfer (quantile samples and summary statistics, schema 011) ---------------------------------
+
+def quantile_examples(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "quantile_examples", run_id=run_id, layer=layer, pooling=pooling, unit=unit,
+               datasets=list(datasets))
+
+
+def quantile_stats(con, run_id: str, layer: int, pooling: str, unit: int, datasets: Sequence[str]) -> pd.DataFrame:
+    return run(con, "quantile_stats", run_id=run_id, layer=layer, pooling=pooling, unit=unit, datasets=list(datasets))
+
+
+def quantile_layers(con, run_id: str) -> pd.DataFrame:
+    return run(con, "quantile_layers", run_id=run_id)

@@ -45,6 +45,7 @@ RUN_STAGES = (
     "distances",        # the outliers page's per-sentence mean distances
     "layer_scores",     # the illusion-score and monotonicity pages' per-neuron scores
     "illusion_null",    # the illusion-score page's neurons against random directions
+    "quantiles",        # the transfer page's per-quantile examples and summary statistics
     "separability",
     "anisotropy",
     "token_states",

@@ -224,3 +224,26 @@ def test_merges_lower_the_distinct_pattern_counts():
     counts = pattern_counts(_tasks(), ANN).set_index("pattern")
     assert counts.loc["sports", "answers"] == 3 and set(counts.loc["sports", "spellings"].split("; ")) == {
         "Sports", "sports", "SPORTS"}
+
+
+def test_matcher_without_spacy_still_ignores_case_and_punctuation(monkeypatch, tmp_path):
+    """The dashboard alone (Community Cloud) has no spaCy: patterns still match on case and punctuation."""
+    import importlib
+
+    from ui import annotate_model
+
+    real = importlib.import_module
+
+    def no_spacy(name, *a, **kw):
+        if name == "spacy":
+            raise ImportError("no spacy here")
+        return real(name, *a, **kw)
+
+    annotate_model._lemmatiser.clear()
+    monkeypatch.setattr(importlib, "import_module", no_spacy)
+    try:
+        match, how = annotate_model.matcher(tmp_path / "none.duckdb")
+        assert match.lemma is None and how.startswith("case and punctuation ignored")
+        assert match("Movie Titles!") == ["movie titles"]
+    finally:
+        annotate_model._lemmatiser.clear()

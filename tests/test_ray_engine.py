@@ -324,8 +324,11 @@ def _build_args(model_dir, fixture_files, warehouse_path, *extra) -> list[str]:
 # Two columns bin float values (locality: histograms of dot products; neuron_histograms.counts), so an ulp can
 # move a value across a bin edge; they are checked against their own warehouse's activations instead, plus
 # most rows equal across engines (measured: every counts row; 94% of locality rows, the largest gap 0.027).
-# int16 storage (the default) adds one code step to the stored values' tolerance (see the test above), and
-# activation_store.codes may differ by 1 where a value lies within ATOL of a rounding edge.
+# The two builds store float32 activations (--set storage.activations=float32), so the comparison sees the
+# engines' own float differences: with the default int16 codes, a value within ATOL of a rounding edge takes the
+# neighbouring code in one engine, a step (~1e-3 here) that the tiny random model's close top-k values cannot
+# tell from a reordering. The int16 path through both engines is compared in
+# test_ray_warehouse_tables_equal_local_ones (one code step allowed).
 STAT_ATOL, STAT_RTOL = 1e-5, 1e-4
 QUANTISED_COLUMNS = {("activation_store", "codes")}
 VECTOR_COLUMNS = {("activations", "vec"), ("neuron_topk", "vals"), ("neuron_histograms", "lo"),
@@ -347,7 +350,7 @@ def cli_builds(ray_cluster, tiny_model_dir, fixture_files, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("cli-builds")
     target = d / "w.duckdb"
-    args = _build_args(tiny_model_dir, fixture_files, target)
+    args = _build_args(tiny_model_dir, fixture_files, target, "--set", "storage.activations=float32")
     assert main(args + ["--engine", "ray", "--ray-actors", "2", "--ray-rows-per-shard", "16"]) == 0
     assert not Path(f"{target}.ray-shards").exists()  # the shards are gone once stored
     target.rename(d / "ray.duckdb")
@@ -378,7 +381,6 @@ def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
     assert tables == [t for (t,) in cons["ray"].execute("select table_name from information_schema.tables "
                                                         "order by 1").fetchall()]
     compared = []
-    tol = ATOL + cons["local"].execute("select max(scale) from activation_store").fetchone()[0]
     for table in tables:
         cols = _columns(cons["local"], table)
         assert cols == _columns(cons["ray"], table), table
@@ -394,11 +396,13 @@ def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
                 continue
             if (table, c) in QUANTISED_COLUMNS:
                 x, y = _flat(a[c]), _flat(b[c])
-                assert x.shape == y.shape and np.abs(x - y).max() <= 1 and (x == y).mean() > 0.999, f"{table}.{c}"
+                same = (x == y) | (np.isnan(x) & np.isnan(y))  # null lists: float32 rows have no codes
+                assert x.shape == y.shape and np.nanmax(np.abs(x - y), initial=0) <= 1 and same.mean() > 0.999, \
+                    f"{table}.{c}"
             elif c in floats:
                 x, y = _flat(a[c]), _flat(b[c])
                 assert x.shape == y.shape, f"{table}.{c}"
-                rtol, atol = (0, tol) if (table, c) in VECTOR_COLUMNS else (STAT_RTOL, STAT_ATOL)
+                rtol, atol = (0, ATOL) if (table, c) in VECTOR_COLUMNS else (STAT_RTOL, STAT_ATOL)
                 np.testing.assert_allclose(y, x, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{table}.{c}")
             elif table == "neuron_topk" and c == "sentence_ids":
                 continue  # below: ties
@@ -418,7 +422,7 @@ def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
     a, b = (con.execute(f"select sentence_ids, vals from neuron_topk order by {order}").df() for con in cons.values())
     ia, ib, va, vb = (np.stack(f[c]) for f, c in ((a, "sentence_ids"), (b, "sentence_ids"), (a, "vals"), (b, "vals")))
     gap, gap_ray = np.abs(np.diff(va, axis=1)), np.abs(np.diff(vb, axis=1))
-    near = (gap <= tol) & ~((gap == 0) & (gap_ray == 0))
+    near = (gap <= ATOL) & ~((gap == 0) & (gap_ray == 0))
     clear = np.ones_like(ia, dtype=bool)
     clear[:, 1:] &= ~near
     clear[:, :-1] &= ~near

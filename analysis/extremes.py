@@ -33,8 +33,11 @@ def _ordered(xt: np.ndarray, cand: np.ndarray, kth: np.ndarray, lowest: bool) ->
     slots = k - strictly_inside.sum(1)  # places left for values equal to the k-th
     n_equal = (xt == kth[:, None]).sum(1)
     # argpartition picks arbitrary members of a tie at the boundary; only rows with more ties than
-    # slots need fixing, which real-valued activations almost never have.
-    for j in np.flatnonzero(n_equal > slots):
+    # slots need fixing, which real-valued activations almost never have, except a constant unit (every
+    # sentence the same value, e.g. a transformer's layer-0 [CLS]): its answer is the first k rows.
+    const = n_equal == xt.shape[1]
+    cand[const] = np.arange(k)
+    for j in np.flatnonzero((n_equal > slots) & ~const):
         row = xt[j]
         strict = np.flatnonzero(row < kth[j] if lowest else row > kth[j])
         cand[j] = np.concatenate([strict, np.flatnonzero(row == kth[j])[:slots[j]]])

@@ -5,7 +5,8 @@
 Each table is copied alone into a fresh DuckDB file (same storage format) and that file's size, less an empty
 file's, is the table's share: exact for what the table needs, whatever the shared file's layout. The file as
 built is compared with a compacted copy of it (warehouse.compact_copy, which the build now ends with), and the
-activations' bytes per stored value with the baseline of raw float32 (4 bytes).
+stored activations' bytes per value with the baseline of raw float32 (4 bytes). Works on files of schema 7
+(activation_store) and of older schemas (activations with float vectors), so before and after compare.
 """
 from __future__ import annotations
 
@@ -75,11 +76,20 @@ def main(argv=None) -> int:
     print(f"\nsum of the tables alone: {total / 1e6:,.1f} MB (measured in {measured:.0f} s)")
     print(f"file as built: {path.stat().st_size / 1e6:,.1f} MB; compacted copy: {compact_size / 1e6:,.1f} MB "
           f"({compact_s:.0f} s)")
-    values = con.execute("select coalesce(sum(len(vec)), 0) from src.activations").fetchone()[0]
+    if "activation_store" in sizes:  # schema 7 on: int16 codes or float32 values per row
+        store = "activation_store"
+        by_dtype = con.execute("select dtype, count(*), coalesce(sum(len(coalesce(codes, floats))), 0), "
+                               "max(max_error) from src.activation_store group by dtype order by dtype").fetchall()
+        for dtype, rows, n, err in by_dtype:
+            print(f"activation_store {dtype}: {rows:,} rows, {n:,} values, largest max_error {err:.3g}")
+        values = sum(n for _, _, n, _ in by_dtype)
+    else:  # a file of schema 6 or older: activations(vec float[])
+        store = "activations"
+        values = con.execute("select coalesce(sum(len(vec)), 0) from src.activations").fetchone()[0]
     if values:
-        act = sizes["activations"][1]
-        print(f"activations: {values:,} stored values, {act / values:.2f} bytes per value "
-              f"(baseline: raw float32, 4.00 bytes per value)")
+        act = sizes[store][1]
+        print(f"{store}: {values:,} stored values, {act / values:.2f} bytes per value "
+              f"(bar <= 2; baseline: raw float32, 4.00 bytes per value)")
     return 0
 
 

@@ -43,8 +43,10 @@ def _variant_sql(base: str, kind: str, hidden: int) -> str:
 
 """ + rest[rest.index("final as ("):]
     if kind == "array":
-        return base.replace("list_cosine_similarity(a.vec, q.vec)",
-                            f"array_cosine_similarity(a.vec::float[{hidden}], q.vec::float[{hidden}])")
+        stored = "list_cosine_similarity(coalesce(a.floats, a.codes::float[]), q.vec)"
+        assert stored in base, "nearest_sentences.sql no longer scores as this variant expects"
+        return base.replace(stored, f"array_cosine_similarity(coalesce(a.floats, a.codes::float[])::float[{hidden}], "
+                                    f"q.vec::float[{hidden}])")
     if kind == "max_by":
         head, _, _ = base.partition("valid as (")
         return head + """ranked as (

@@ -4,7 +4,7 @@
 
 Builds (or reuses) a warehouse of synthetic, seeded float32 activations for one run, one layer and one pooling
 over 4 datasets, written exactly as ``pipeline.build`` writes them: ``warehouse.create_schema``, then per
-dataset ``extract.activation_table`` into activations and ``extract.topk_table`` (k=50) into neuron_topk,
+dataset ``extract.activation_table`` (the default int16 storage) through ``extract.insert_activations`` and ``extract.topk_table`` (k=50) into neuron_topk,
 then the schema contracts and a checkpoint. runs/layers/datasets/sentences rows (short synthetic texts) make the joins real.
 
 Then, on a read-only connection (``warehouse.connect_read_only``), it times the named queries the dashboard
@@ -31,10 +31,11 @@ TOPK = 50
 K = 10
 SEED = 0
 PARAMS = {"n": N_TOTAL, "hidden": HIDDEN, "datasets": list(DATASETS), "run": RUN, "layer": LAYER,
-          "pooling": POOLING, "topk": TOPK, "seed": SEED, "values": "standard normal float32"}
-LAYOUT = ("layout: activations = one row per (run, layer, pooling, dataset, sentence) with vec FLOAT[] "
-          "(list), written in contiguous (run, dataset, layer, pooling) blocks; per-neuron queries read the precomputed neuron_topk "
-          f"(k={TOPK} per side); random directions = list_inner_product scan of the run/layer/pooling slice")
+          "pooling": POOLING, "topk": TOPK, "seed": SEED, "values": "standard normal float32", "storage": "int16"}
+STORAGE = PARAMS["storage"]
+LAYOUT = ("layout: activation_store = one row per (run, layer, pooling, dataset, sentence) with codes SMALLINT[] "
+          "(14-bit codes) and a float scale (value = code * scale), written in contiguous (run, dataset, layer, pooling) blocks; per-neuron queries read the precomputed neuron_topk "
+          f"(k={TOPK} per side); random directions = list_inner_product(codes::float[], w) * scale scan of the run/layer/pooling slice")
 
 
 def sizes() -> list[int]:
@@ -61,7 +62,7 @@ def is_built(path: Path) -> bool:
     except warehouse.WarehouseError:
         return False
     try:
-        n = con.execute("select count(*) from activations").fetchone()[0]
+        n = con.execute("select count(*) from activation_store").fetchone()[0]
         n_top = con.execute("select count(*) from neuron_topk").fetchone()[0]
         meta = con.execute("select value from meta where key = 'bench_query'").fetchone()
     finally:
@@ -106,9 +107,10 @@ def build(path: Path) -> dict:
         for i, (name, n) in enumerate(zip(DATASETS, sizes())):
             x = matrix(i, n)
             t = time.perf_counter()
-            block = extract.activation_table(RUN, name, LAYER, POOLING, x)  # noqa: F841 (read by DuckDB)
-            con.execute("insert into activations select * from block")
-            del block
+            stored = extract.store_block(x, STORAGE)
+            extract.insert_activations(con, extract.activation_table(RUN, name, LAYER, POOLING, stored))
+            x = stored.values()  # neuron_topk of the stored values, as the build computes it
+            del stored
             phases["activations insert"] += time.perf_counter() - t
             t = time.perf_counter()
             topk = extract.topk_table(RUN, name, LAYER, POOLING, x, TOPK)  # noqa: F841
@@ -199,13 +201,15 @@ def main(argv=None) -> None:
         assert r["text"].notna().all()
 
     # numpy on the same matrix, held in RAM
+    from pipeline.stages import extract
+
     bounds, a = [], 0
     for n in sizes():
         bounds.append((a, a + n))
         a += n
     x = np.empty((N_TOTAL, HIDDEN), dtype=np.float32)
     for i, (lo, hi) in enumerate(bounds):
-        x[lo:hi] = matrix(i, hi - lo)
+        x[lo:hi] = extract.store_block(matrix(i, hi - lo), STORAGE).values()  # the values as stored
     np_neuron_ms, np_neuron_res = timed(lambda u: np_top(x[:, u], bounds, K), units)
     np_direction_ms, np_direction_res = timed(lambda w: np_top(x @ w, bounds, K), directions)
 
@@ -219,7 +223,7 @@ def main(argv=None) -> None:
     # Drop the warm-up call (index 0) from every series.
     series = [("neuron_top (DuckDB, neuron_topk + join)", neuron_ms[1:], 50.0),
               ("numpy argpartition X[:, d]", np_neuron_ms[1:], None),
-              ("direction_top (DuckDB, list_inner_product)", direction_ms[1:], 1000.0),
+              ("direction_top (DuckDB, codes . w * scale)", direction_ms[1:], 1000.0),
               ("numpy X @ w + argpartition", np_direction_ms[1:], None)]
     print(f"\n{args.queries} random units / directions, {len(ds)} datasets, k={K}; first (warm-up) call: "
           f"neuron {neuron_ms[0]:.1f} ms, direction {direction_ms[0]:.1f} ms (not counted)")

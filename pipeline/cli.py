@@ -11,6 +11,12 @@ from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, EngineSpec, ModelSp
 from pipeline.errors import PipelineError
 
 
+# Token states (every step of a sample of sentences, for the span-match page) sampled per demo corpus: 100, not
+# the stage's default 500, keeps the demo warehouse near 500 MB (at 500 they were 270 MB of its 1.2 GB;
+# bench_footprint in benchmarks/README.md).
+DEMO_TOKEN_STATES = 100
+
+
 def demo_datasets(limit: int | None = None) -> list[DatasetSpec]:
     from pipeline.corpora.demo import DEMO_CORPORA, DEMO_LIMITS
 
@@ -75,6 +81,8 @@ def config_from_args(args) -> "BuildConfig":  # noqa: F821
     if args.svm_per_dataset is not None:
         kw["separability_per_dataset"] = args.svm_per_dataset
     kw["progress"] = not args.quiet
+    if args.preset == "demo":  # the demo's footprint (see DEMO_TOKEN_STATES); a TOML or --set value wins
+        kw["token_states"] = {"per_dataset": DEMO_TOKEN_STATES, **dict(kw.get("token_states") or {})}
     engine = _engine(kw.pop("engine", None), args)
     if engine is not None:
         kw["engine"] = engine

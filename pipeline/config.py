@@ -263,6 +263,26 @@ class EngineSpec:
         return base / run_id
 
 
+@dataclass(frozen=True)
+class StorageSpec:
+    """The ``[storage]`` table (``--set storage.activations=float32``): how the warehouse keeps sentence vectors.
+
+    activations: "int16" (default: 14-bit integer codes with one float32 scale per row, value = code * scale,
+                 at most 1/16382 of the row's largest magnitude off, the error recorded per row; about 1.85
+                 bytes per value) or "float32" (the values as computed, about 3.6-4 bytes per value). Part of
+                 the extraction's inputs: changing it recomputes the activations and what is derived from them.
+    """
+
+    activations: str = "int16"
+
+    DTYPES = ("int16", "float32")  # not a field: no annotation
+
+    def __post_init__(self):
+        if self.activations not in self.DTYPES:
+            raise PipelineError(f"config: storage.activations must be one of {', '.join(self.DTYPES)}, "
+                                f"got {self.activations!r}")
+
+
 class Sections(Mapping):
     """The stages' config sections of one BuildConfig: name -> frozen settings instance. Immutable and hashable,
     so the config stays both."""
@@ -344,6 +364,7 @@ class BuildConfig:
     umap_per_dataset: int = 0  # sentences per dataset in the stored UMAP of the last layer (0: skip; CLI: 500)
     progress: bool = True
     engine: EngineSpec = EngineSpec()  # how extraction runs, not what it stores: left out of to_json
+    storage: StorageSpec = StorageSpec()  # how the warehouse stores the vectors ([storage])
     sections: Sections = field(default_factory=_default_sections)
 
     def __post_init__(self):
@@ -364,6 +385,8 @@ class BuildConfig:
             raise PipelineError(f"config: topk must be a positive integer, got {self.topk!r}")
         if not isinstance(self.engine, EngineSpec):
             raise PipelineError(f"config: engine must be an EngineSpec, got {self.engine!r}")
+        if not isinstance(self.storage, StorageSpec):
+            raise PipelineError(f"config: storage must be a StorageSpec, got {self.storage!r}")
         registered = dict(SECTIONS)
         for name, value in self.sections.items():
             cls = registered.get(name)
@@ -391,6 +414,7 @@ class BuildConfig:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("progress", "engine", "sections")}
         d["datasets"] = [asdict(x) for x in self.datasets]
         d["models"] = [asdict(x) for x in self.models]
+        d["storage"] = asdict(self.storage)
         d.update({name: asdict(section) for name, section in self.sections.items()})
         return json.dumps(d, sort_keys=True, default=str)
 
@@ -482,6 +506,8 @@ def make_config(**kw) -> BuildConfig:
     kw["models"] = tuple(kw.get("models", ()))
     if isinstance(kw.get("engine"), dict):  # a TOML [engine] table
         kw["engine"] = _make(EngineSpec, kw["engine"], "config [engine]")
+    if isinstance(kw.get("storage"), dict):  # a TOML [storage] table, or --set storage.<key>=<value>
+        kw["storage"] = _make(StorageSpec, kw["storage"], "config [storage]")
     sections = {}
     for name, cls in registered.items():
         value = kw.pop(name, cls())
@@ -496,10 +522,11 @@ def apply_settings(kw: dict, settings) -> dict:
     for item in settings or ():
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
-        if not sep or not dot or section not in SECTIONS:
+        tables = {**SECTIONS, "storage": StorageSpec}
+        if not sep or not dot or section not in tables:
             raise PipelineError(f"--set {item!r}: expected <section>.<key>=<value> with section one of "
-                                f"{', '.join(sorted(SECTIONS))}")
-        known = {f.name for f in fields(SECTIONS[section])}
+                                f"{', '.join(sorted(tables))}")
+        known = {f.name for f in fields(tables[section])}
         if name not in known:
             raise PipelineError(f"--set {item!r}: {section} has no key {name!r} (known: {', '.join(sorted(known))})")
         try:

@@ -49,15 +49,17 @@ def _sha256(path: Path) -> str:
 
 
 def export(path, out=None, log=print) -> Path:
-    """Write ``<table>.parquet`` for every table of the warehouse at ``path`` and a ``manifest.json`` listing
+    """Write ``<table>.parquet`` for every table and view of the warehouse at ``path`` and a ``manifest.json`` listing
     each file's table, rows, columns (name, type, comment), table comment and sha256, plus the warehouse's
     ``meta`` (schema version, run manifest). Returns the output folder."""
     out = Path(out) if out else default_out(path)
     con = _open(path)
     tmp = _scratch(out)
     try:
+        # Views too (activations: the stored vectors as floats), so a Parquet reader needs no decoding.
         tables = con.execute("select table_name, comment from duckdb_tables() where database_name = "
-                             "current_database() order by table_name").fetchall()
+                             "current_database() union all select view_name, comment from duckdb_views() "
+                             "where database_name = current_database() and not internal order by 1").fetchall()
         columns = con.execute("select table_name, column_name, data_type, comment from duckdb_columns() "
                               "where database_name = current_database() order by table_name, column_index"
                               ).fetchall()

@@ -361,9 +361,9 @@ def test_duplicate_sentence_is_detected(corruptible):
 
 
 def test_dangling_activation_is_detected(corruptible):
-    corruptible.execute("insert into activations select run_id, layer, pooling, dataset, 9999, vec from activations "
+    corruptible.execute("insert into activation_store select * replace (9999 as sentence_id) from activation_store "
                         "where dataset = 'news' and sentence_id = 0 and layer = 0 and pooling = 'cls'")
-    assert violations(corruptible) == [("activations(dataset, sentence_id) -> sentences", 1)]
+    assert violations(corruptible) == [("activation_store(dataset, sentence_id) -> sentences", 1)]
 
 
 @pytest.mark.parametrize("sql, expected", [
@@ -374,8 +374,10 @@ def test_dangling_activation_is_detected(corruptible):
      "(select dataset, unnest(sentence_ids) as sentence_id from neuron_topk)(dataset, sentence_id) -> sentences"),
     ("update neuron_topk set vals = vals[2:] where unit = 1 and layer = 0 and pooling = 'cls' and side = 'top' "
      "and dataset = 'news'", "neuron_topk lists have equal lengths"),
-    ("update activations set vec = vec[1:31] where sentence_id = 0 and dataset = 'pairs' and layer = 1",
-     "activations.vec has hidden_size values"),
+    ("update activation_store set codes = codes[1:31] where sentence_id = 0 and dataset = 'pairs' and layer = 1",
+     "activation_store rows hold hidden_size values of their dtype"),
+    ("update activation_store set scale = -scale where sentence_id = 1 and dataset = 'pairs' and layer = 1",
+     "activation_store scales and errors are finite and non-negative"),
     ("insert into meta values ('schema_version', '1')", "meta unique (key)"),
     ("insert into sentence_lengths values ('ghost', 'news', 0, 5, false)", "sentence_lengths(run_id) -> runs"),
     ("insert into sentence_tokens values ('tiny', 'news', 0, 'x', 1), ('tiny', 'news', 0, 'x', 2)",
@@ -447,54 +449,40 @@ def test_build_replaces_a_warehouse_of_unknown_version(cfg_for, tmp_path):
     assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION)
 
 
-V4_TABLES = {"neuron_histograms": "histograms", "random_sentences": "histograms", "sentence_distances": "distances"}
-V5_TABLES = {"illusion_scores": "layer_scores", "neuron_locality": "layer_scores", "monotonic_tokens": "layer_scores",
-             "token_directions": "layer_scores"}
-V6_TABLES = {"illusion_null_scores": "illusion_null", "illusion_null": "illusion_null"}
-V7_TABLES = {"token_topk": "token_topk", "quantile_examples": "quantiles", "quantile_stats": "quantiles"}
-V7_EMPTY = ("dictionaries", "dictionary_density", "dictionary_quality")  # empty here: no run has a dictionary
-
-
-@pytest.mark.parametrize("version", [3, 4, 5, 6])
-def test_an_older_file_is_reused_and_gets_only_the_new_tables(cfg_for, tmp_path, version):
-    """Version 4 only added neuron_histograms, random_sentences and sentence_distances, version 5 the layer
-    scores, version 6 the direction null, version 7 the token-level lists and the quantile samples: a build over
-    an older file copies its extraction and computes those; the dashboard itself refuses the older file."""
+def test_a_file_of_an_older_layout_is_rebuilt_not_reused(cfg_for, tmp_path):
+    """Version 7 changed the activations' layout (activation_store under an activations view), so no older file
+    is reusable: a build over a version-6 file with float[] activations computes everything again and replaces
+    it, instead of copying its rows (the copy would cast float vectors into int16 codes)."""
+    assert warehouse.REUSABLE_VERSIONS == tuple(range(warehouse.LAYOUT_VERSION, warehouse.SCHEMA_VERSION + 1))
+    assert 6 not in warehouse.REUSABLE_VERSIONS and warehouse.SCHEMA_VERSION in warehouse.REUSABLE_VERSIONS
     cfg = cfg_for("questions", "news")
     build(cfg, **QUIET)
     target = tmp_path / "w.duckdb"
-    tables = ("neuron_histograms", "illusion_scores", "token_directions", "illusion_null_scores", "token_topk",
-              "quantile_stats", "quantile_examples")
-
-    def frames():
-        con = duckdb.connect(str(target), read_only=True)
-        try:
-            return [con.execute(f"select * from {t} order by all").df() for t in tables]
-        finally:
-            con.close()
-
-    before = frames()
-    missing = V7_TABLES | (V6_TABLES if version <= 5 else {}) | (V5_TABLES if version <= 4 else {}) \
-        | (V4_TABLES if version == 3 else {})
-    con = duckdb.connect(str(target))
-    for table in [*missing, *V7_EMPTY]:
-        con.execute(f"drop table {table}")
-    stages = sorted(set(missing.values()))
-    con.execute("delete from stage_log where list_contains(?, stage)", [stages])
-    con.execute(f"update meta set value = '{version}' where key = 'schema_version'")
+    want = fetch(target, "select * from activation_store order by all")
+    con = duckdb.connect(str(target))  # the version-6 layout: vec float[] in a table named activations
+    con.execute("drop view activations")
+    con.execute("create table activations as select run_id, layer, pooling, dataset, sentence_id, "
+                "coalesce(floats, list_transform(codes, lambda c: c * scale)) as vec from activation_store")
+    con.execute("drop table activation_store")
+    con.execute("update meta set value = '6' where key = 'schema_version'")
     con.close()
-    with pytest.raises(warehouse.WarehouseError, match=f"schema version {version}"):
-        warehouse.connect_read_only(target)
     report = build(cfg, **QUIET)
-    assert sorted(report.reused) == ["tiny/news", "tiny/questions"] and report.computed == []
-    assert all(report.stages[s] == {"tiny": "computed"} for s in stages)
-    assert report.stages["separability"] == {"tiny": "reused"}
-    if version >= 4:
-        assert report.stages["histograms"] == {"tiny": "reused"}
-    if version >= 5:
-        assert report.stages["layer_scores"] == {"tiny": "reused"}
-    if version == 6:
-        assert report.stages["illusion_null"] == {"tiny": "reused"}
-    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION) == "7"
-    for old, new in zip(before, frames()):  # NaN where a centroid has no direction: compared as equal
-        pd.testing.assert_frame_equal(new, old)
+    assert report.reused == [] and sorted(report.computed) == ["tiny/news", "tiny/questions"]
+    assert all(set(v.values()) == {"computed"} for v in report.stages.values())
+    assert meta(target)["schema_version"] == str(warehouse.SCHEMA_VERSION)
+    assert fetch(target, "select * from activation_store order by all") == want
+
+
+def test_changing_the_storage_recomputes_the_extraction_and_what_reads_it(cfg_for, tmp_path):
+    """storage.activations is part of extraction's inputs: a float32 build over an int16 file (same version,
+    same everything else) copies nothing derived from the vectors, and back again."""
+    target = tmp_path / "w.duckdb"
+    build(cfg_for("questions", "news"), **QUIET)
+    assert fetch(target, "select distinct dtype from activation_store") == [("int16",)]
+    report = build(cfg_for("questions", "news", storage={"activations": "float32"}), **QUIET)
+    assert report.reused == [] and sorted(report.computed) == ["tiny/news", "tiny/questions"]
+    assert report.stages["histograms"] == {"tiny": "computed"}
+    assert fetch(target, "select distinct dtype, scale, max_error from activation_store") == [("float32", 1.0, 0.0)]
+    assert fetch(target, "select count(*) from activation_store where codes is not null or floats is null") == [(0,)]
+    report = build(cfg_for("questions", "news"), **QUIET)
+    assert report.computed and fetch(target, "select distinct dtype from activation_store") == [("int16",)]

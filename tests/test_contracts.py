@@ -27,7 +27,8 @@ def con():
         insert into datasets values ('d', 'file', 'x.csv', null, 'none', 3, 0, false, '{}', 'h', now());
         insert into sentences values ('d', 0, 'a', null, null, null, null), ('d', 1, 'b', null, null, null, null),
                                      ('d', 2, 'c', null, null, null, null);
-        insert into activations values ('tiny', 1, 'cls', 'd', 0, [1, 2, 3]), ('tiny', 1, 'cls', 'd', 1, [4, 5, 6]);
+        insert into activation_store values ('tiny', 1, 'cls', 'd', 0, 'int16', 0.5, 0.1, [1, 2, 3], null),
+                                            ('tiny', 1, 'cls', 'd', 1, 'float32', 1, 0, null, [4, 5, 6]);
         insert into neuron_topk values ('tiny', 1, 'cls', 'd', 0, 'top', [1, 0], [4, 1]);
         insert into attention_items values ('tiny', 'd', 0, null, false, 5, null, null);
     """)
@@ -76,8 +77,30 @@ def test_a_reference_to_a_filtered_parent_is_named(con):
 
 
 def test_a_violated_check_is_named(con):
-    con.execute("insert into activations values ('tiny', 0, 'cls', 'd', 2, [1, 2])")
-    assert violations(con) == [("activations.vec has hidden_size values", 1)]
+    con.execute("insert into activation_store values ('tiny', 0, 'cls', 'd', 2, 'int16', 0.5, 0.1, [1, 2], null)")
+    assert violations(con) == [("activation_store rows hold hidden_size values of their dtype", 1)]
+
+
+@pytest.mark.parametrize("row", [
+    "'int16', 0.5, 0.1, null, [1, 2, 3]",       # int16 whose values sit in the float32 column
+    "'float32', 1, 0, [1, 2, 3], null",         # float32 whose values sit in the codes column
+    "'int16', 0.5, 0.1, [1, 2, 3], [1, 2, 3]",  # both columns filled
+    "'float16', 1, 0, null, [1, 2, 3]",         # an unknown dtype
+])
+def test_a_stored_vector_in_the_wrong_column_for_its_dtype_is_named(con, row):
+    con.execute(f"insert into activation_store values ('tiny', 0, 'cls', 'd', 2, {row})")
+    assert violations(con) == [("activation_store rows hold hidden_size values of their dtype", 1)]
+
+
+def test_a_negative_or_nan_scale_is_named(con):
+    con.execute("insert into activation_store values ('tiny', 0, 'cls', 'd', 2, 'int16', 'nan', 0, [1, 2, 3], null),"
+                " ('tiny', 0, 'cls', 'd', 0, 'int16', 0.1, -1, [1, 2, 3], null)")
+    assert violations(con) == [("activation_store scales and errors are finite and non-negative", 2)]
+
+
+def test_the_activations_view_decodes_both_storages(con):
+    got = con.execute("select sentence_id, vec from activations order by sentence_id").fetchall()
+    assert got == [(0, [0.5, 1.0, 1.5]), (1, [4.0, 5.0, 6.0])]
 
 
 TOY = """

@@ -43,7 +43,15 @@ def test_every_comment_type_and_contract_is_on_the_page():
     con = duckdb.connect(":memory:")
     warehouse.create_schema(con)
     tables = con.execute("select table_name, comment from duckdb_tables()").fetchall()
-    assert len(tables) == sum(len(f.tables) for f in schema_files()) == text.count("\n### ")
+    views = con.execute("select view_name, comment from duckdb_views() where not internal").fetchall()
+    assert views  # activations, over activation_store
+    assert len(tables) == sum(len(f.tables) for f in schema_files()) == text.count("\n### ") - len(views)
+    for view, comment in views:  # a view's section: its comment, then every column with its comment
+        sec = _section(text, view)
+        assert comment and sec.lstrip().startswith(comment.replace("|", "\\|")), view
+        for col, typ, ccomment in con.execute("select column_name, data_type, comment from duckdb_columns() "
+                                              "where table_name = ?", [view]).fetchall():
+            assert ccomment and f"| `{col}` | {typ} | {ccomment.replace('|', chr(92) + '|')} |" in sec.splitlines()
     for table, comment in tables:
         sec = _section(text, table)
         assert comment and sec.lstrip().startswith(comment.replace("|", "\\|")), table

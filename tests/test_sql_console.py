@@ -285,10 +285,10 @@ def test_chart_columns_and_data(con):
 # ---------------------------------------------------------------------------------------------------------
 
 def schema_file_comments() -> dict[str, str]:
-    """table -> comment, read from warehouse/schema/*.sql (independently of DuckDB)."""
+    """table or view -> comment, read from warehouse/schema/*.sql (independently of DuckDB)."""
     text = warehouse.schema_sql()
     return {m.group(1): m.group(2).replace("''", "'")
-            for m in re.finditer(r"comment on table (\w+) is '((?:[^']|'')*)';", text, re.IGNORECASE)}
+            for m in re.finditer(r"comment on (?:table|view) (\w+) is '((?:[^']|'')*)';", text, re.IGNORECASE)}
 
 
 def test_schema_browser_lists_every_table_with_comment_and_row_count(small_warehouse):

@@ -10,12 +10,16 @@ from pathlib import Path
 import duckdb
 
 SCHEMA_VERSION = 7
-# Older versions whose every table is in this one, unchanged (4 only added neuron_histograms, random_sentences
-# and sentence_distances; 5 only illusion_scores, neuron_locality, monotonic_tokens and token_directions; 6 only
-# illusion_null_scores and illusion_null; 7 only token_topk, dictionaries, dictionary_density,
-# dictionary_quality, attention_examples, quantile_examples and quantile_stats): a build may reuse such a file's
-# work and computes only what it lacks. The dashboard still reads SCHEMA_VERSION only.
-REUSABLE_VERSIONS = (3, 4, 5, 6, SCHEMA_VERSION)
+# The last version that changed the layout of a table that was already there: 7 replaced activations' float[]
+# rows with activation_store (int16 codes and a scale per row, or float32) under an activations view. A file of
+# an older version holds vectors a build cannot copy as they are, so it is rebuilt from scratch (extraction's
+# inputs hash includes the storage setting as well, so a file of another storage is never taken for this one).
+LAYOUT_VERSION = 7
+# The versions whose every table is in this one, unchanged (every version from LAYOUT_VERSION on only added
+# tables): a build may reuse such a file's work and computes only what it lacks. A later version that only adds
+# tables keeps LAYOUT_VERSION; one that changes a table's layout sets it to itself. The dashboard still reads
+# SCHEMA_VERSION only.
+REUSABLE_VERSIONS = tuple(range(LAYOUT_VERSION, SCHEMA_VERSION + 1))
 SCHEMA_DIR = Path(__file__).parent / "schema"
 QUERY_DIR = Path(__file__).parent / "queries"
 DEFAULT_PATH = "warehouse/illusion.duckdb"

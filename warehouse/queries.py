@@ -210,6 +210,10 @@ def layer_matrix(con, run_id: str, layer: int, pooling: str, datasets: Sequence[
     vec = table.column("vec").combine_chunks()
     flat = pc.list_flatten(vec).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     x = flat.reshape(len(vec), -1) if len(vec) else np.zeros((0, 0), np.float32)
+    # The stored values: int16 codes times their row's scale, in float32 as the activations view computes them.
+    scale = table.column("scale").to_numpy().astype(np.float32, copy=False)
+    if len(vec) and not (scale == 1).all():
+        x = x * scale[:, None]
     keys = table.select(["dataset", "sentence_id"]).to_pandas()
     return x, keys
 

@@ -8,6 +8,7 @@ tests/test_schema_doc.py keeps the committed file equal to this output.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -28,8 +29,7 @@ select table_name, comment from duckdb_tables();
 select table_name, column_name, data_type, comment from duckdb_columns();
 ```
 
-The dashboard reads schema version {version} only; a build over a file of version {reusable} reuses the work
-it holds and computes only the tables it lacks. Files are written in DuckDB 1.5's storage format, so the stock
+The dashboard reads schema version {version} only; {reusable}. Files are written in DuckDB 1.5's storage format, so the stock
 `duckdb` CLI (e.g. `.venv/bin/duckdb -readonly warehouse/illusion.duckdb`), pandas (through `duckdb`) and any
 DuckDB >= 1.5 client open them; `python -m pipeline export --out DIR` writes every table to Parquet with a
 `manifest.json` (rows, columns, comments, sha256).
@@ -59,6 +59,14 @@ select dataset, rank, value, text from top join sentences using (dataset, senten
 def _or(items: list[str]) -> str:
     """["3", "4", "5"] -> "3, 4 or 5"."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _reuse_sentence() -> str:
+    older = [str(v) for v in warehouse.REUSABLE_VERSIONS if v != warehouse.SCHEMA_VERSION]
+    if older:
+        return f"a build over a file of version {_or(older)} reuses the work it holds and computes only the tables it lacks"
+    return (f"a build over a file of an older version rebuilds it from scratch (version {warehouse.LAYOUT_VERSION} "
+            f"changed the layout of a table)")
 
 
 def _cell(text: str | None) -> str:
@@ -94,6 +102,11 @@ def _contract_lines(t: TableContracts) -> list[str]:
     return out
 
 
+def _views(text: str) -> list[str]:
+    """The views a schema text creates, in order."""
+    return re.findall(r"^\s*create\s+(?:or\s+replace\s+)?view\s+([A-Za-z_][A-Za-z0-9_]*)", text, re.I | re.M)
+
+
 def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
     """The whole of SCHEMA.md for the schema files plus ``extra_sql`` (schema texts of registered stages)."""
     files: list[SchemaFile] = schema_files(extra_sql)
@@ -105,6 +118,8 @@ def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
                 con.execute(f.text)
         tables = dict(con.execute("select table_name, comment from duckdb_tables() "
                                   "where database_name = current_database()").fetchall())
+        views = dict(con.execute("select view_name, comment from duckdb_views() "
+                                 "where database_name = current_database() and not internal").fetchall())
         columns: dict[str, list[tuple]] = {}
         for t, c, typ, nullable, comment in con.execute(
                 "select table_name, column_name, data_type, is_nullable, comment from duckdb_columns() "
@@ -120,13 +135,14 @@ def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
     out = [f"# Warehouse schema (version {warehouse.SCHEMA_VERSION})", "",
            f"<!-- Generated from the schema files by `{COMMAND}`: edit those, not this. -->", "",
            INTRO.format(version=warehouse.SCHEMA_VERSION,
-                        reusable=_or([str(v) for v in warehouse.REUSABLE_VERSIONS
-                                      if v != warehouse.SCHEMA_VERSION])),
+                        reusable=_reuse_sentence()),
            "## Tables", "", "| table | one row per (key) | file |", "|---|---|---|"]
     for f in files:
         for t in f.tables:
             key = "; ".join(f"`{_cols(k)}`" for k in t.keys) or "—"
             out.append(f"| [`{t.table}`](#{t.table}) | {key} | {_title(f)} |")
+        for v in _views(f.text):
+            out.append(f"| [`{v}`](#{v}) (view) | — | {_title(f)} |")
     for f in files:
         out += ["", f"## {_title(f)}", ""]
         head = _header(f.text)
@@ -140,6 +156,12 @@ def render(extra_sql: Iterable[SchemaSource] = ()) -> str:
             out += ["| column | type | description |", "|---|---|---|"]
             for c, typ, nullable, comment in columns[t.table]:
                 out.append(f"| `{c}` | {typ}{'' if nullable else ', not null'} | {_cell(comment)} |")
+            out.append("")
+        for v in _views(f.text):
+            out += [f"### {v}", "", _cell(views.get(v)) or "(no comment)", "", "A view (no rows of its own).", "",
+                    "| column | type | description |", "|---|---|---|"]
+            for c, typ, _, comment in columns[v]:
+                out.append(f"| `{c}` | {typ} | {_cell(comment)} |")
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -149,11 +149,17 @@ def _matrix(column: pa.ChunkedArray, width: int, dtype) -> np.ndarray:
     return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=dtype).reshape(-1, width)
 
 
-def shard_tables(frame: pd.DataFrame, enc: Encoded, poolings, k: int) -> tuple[pa.Table, pa.Table]:
+def shard_tables(frame: pd.DataFrame, enc: Encoded, poolings, k: int,
+                 storage: str = "int16") -> tuple[pa.Table, pa.Table]:
     """The shard and partials tables of one encoded shard.
 
     frame: the shard's rows (dataset, sentence_id), sorted by (dataset, sentence_id), in ``enc``'s order.
+    The shard keeps the computed vectors (the merge stores them as the local engine does); the top-k partials
+    are of the stored values (``extract.store_block``: row by row, so a shard encodes its rows as the whole
+    matrix would), as the local engine's neuron_topk is.
     """
+    from pipeline.stages.extract import store_block
+
     n_layers, _, n, h = enc.vectors.shape
     cols = {
         "dataset": pa.array(frame["dataset"].tolist(), pa.string()),
@@ -178,7 +184,7 @@ def shard_tables(frame: pd.DataFrame, enc: Encoded, poolings, k: int) -> tuple[p
         for layer in range(n_layers):
             for p, pooling in enumerate(poolings):
                 x = enc.vectors[layer, p, sel]
-                ti, tv, bi, bv = shard_extremes(x, ids, k)
+                ti, tv, bi, bv = shard_extremes(store_block(x, storage).values(), ids, k)
                 rows.append({"dataset": name, "layer": layer, "pooling": pooling, "n": len(sel),
                              "k": ti.shape[0], "top_ids": ti.ravel(), "top_vals": tv.ravel(),
                              "bot_ids": bi.ravel(), "bot_vals": bv.ravel(),
@@ -207,7 +213,7 @@ def _publish(table: pa.Table, shard_dir: Path, name: str) -> None:
 class EncoderActor:
     """A Ray Data actor: one runner (one model) per actor, built once, then one shard per call."""
 
-    def __init__(self, spec, shard_dir: str, k: int, cache=None):
+    def __init__(self, spec, shard_dir: str, k: int, cache=None, storage: str = "int16"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from pipeline.models import make_runner, runner_info
 
@@ -216,6 +222,7 @@ class EncoderActor:
                      "poolings": list(self.runner.poolings), "kind": self.runner.kind}
         self.shard_dir = Path(shard_dir)
         self.k = k
+        self.storage = storage
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         """One shard: a batch of plan rows (row, dataset, sentence_id, text) -> its manifest entry.
@@ -223,7 +230,7 @@ class EncoderActor:
         The shard is named by its first plan row, so names stay unique however Ray cuts the blocks."""
         rows = batch.sort_values(["dataset", "sentence_id"], kind="stable")
         enc = self.runner.encode(rows["text"].tolist(), progress=False)
-        shard, partials = shard_tables(rows, enc, self.runner.poolings, self.k)
+        shard, partials = shard_tables(rows, enc, self.runner.poolings, self.k, self.storage)
         name = f"shard-{int(batch['row'].min()):08d}"
         _publish(partials, self.shard_dir, f"{name}.partials.parquet")
         _publish(shard, self.shard_dir, f"{name}.parquet")  # last: a shard file implies its partials
@@ -344,13 +351,14 @@ def remove_shards(shard_dir) -> None:
 def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *, k: int = 50,
                      address: str | None = None, num_actors: int = 2, rows_per_shard: int = 512,
                      num_gpus_per_actor: float | str = "auto", num_cpus: int | None = None, cache=None,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, storage: str = "int16") -> dict:
     """Encode every dataset's texts on a Ray actor pool into Parquet shards; returns the manifest (a dict,
     also written as <shard_dir>/manifest.json).
 
     spec: the run's ModelSpec (each actor builds ``make_runner(spec, cache)`` once; its own ``batch_size``
         is the model batch inside a shard). texts_by_dataset: dataset name -> texts, sentence_id = position.
-    k: top-k / bottom-k kept per unit in the partials (cfg.topk). rows_per_shard: at most this many rows per
+    k: top-k / bottom-k kept per unit in the partials (cfg.topk), of the values as ``storage`` keeps them
+        (cfg.storage.activations). rows_per_shard: at most this many rows per
         Ray block, shard file and ``encode`` call. num_gpus_per_actor: "auto" = 1 when the cluster has GPUs, else 0.
     address / num_cpus: see ``connect``.
     """
@@ -383,7 +391,7 @@ def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *,
             EncoderActor, batch_size=None, batch_format="pandas",
             compute=ray.data.ActorPoolStrategy(size=num_actors),
             fn_constructor_kwargs={"spec": spec, "shard_dir": str(shard_dir.resolve()), "k": k,
-                                   "cache": None if cache is None else str(cache)},
+                                   "cache": None if cache is None else str(cache), "storage": storage},
             num_cpus=1, num_gpus=num_gpus_per_actor or None)
         try:
             results = ds.take_all()
@@ -397,7 +405,7 @@ def extract_with_ray(spec, texts_by_dataset: dict[str, list[str]], shard_dir, *,
         raise PipelineError(f"{SHARDS_SETTING} {shard_dir}: the Ray run returned shards of "
                             f"{sum(int(r['rows']) for r in results)} rows, expected {len(plan)}")
     manifest = {
-        "format": FORMAT_VERSION, "run_id": spec.run_id, "k": k,
+        "format": FORMAT_VERSION, "run_id": spec.run_id, "k": k, "storage": storage,
         "info": json.loads(results[0]["info"]) if results else None,
         "datasets": {name: len(texts) for name, texts in texts_by_dataset.items()},
         "shards": [{"file": r["file"], "partials": r["partials"], "rows": int(r["rows"]),
@@ -428,6 +436,7 @@ class Merged:
     encoded: Encoded
     topk: dict
     histograms: dict
+    storage: str = "float32"  # how write_merged stores the vectors (the partials' top-k are of those values)
 
 
 def read_manifest(shard_dir) -> dict:
@@ -549,7 +558,7 @@ def merge_shards(shard_dir, k: int | None = None, bins: int = HIST_BINS) -> dict
             topk[(layer, pooling)] = merge_topk(top_parts[key], k)
             lo, hi = ranges[key]
             hists[(layer, pooling)] = (lo.astype(np.float64), hi.astype(np.float64), o["counts"][(layer, pooling)])
-        merged[name] = Merged(enc, topk, hists)
+        merged[name] = Merged(enc, topk, hists, manifest.get("storage", "float32"))
     return merged
 
 
@@ -621,17 +630,16 @@ def _poolings(merged: Merged) -> list[str]:
 def write_merged(con, run_id: str, dataset: str, merged: Merged) -> int:
     """``extract.write_extraction`` for a Merged result: activations, sentence_lengths and sentence_tokens
     from ``merged.encoded``, neuron_topk from the merged partials. Returns the number of activation rows."""
-    from pipeline.stages.extract import activation_table, token_frame
+    from pipeline.stages.extract import activation_table, insert_activations, token_frame
 
     enc = merged.encoded
     poolings = _poolings(merged)
     blocks, tops = [], []
     for layer in range(enc.vectors.shape[0]):
         for p, pooling in enumerate(poolings):
-            blocks.append(activation_table(run_id, dataset, layer, pooling, enc.vectors[layer, p]))
+            blocks.append(activation_table(run_id, dataset, layer, pooling, enc.vectors[layer, p], merged.storage))
             tops.append(topk_rows(run_id, dataset, layer, pooling, merged.topk[(layer, pooling)]))
-    block = pa.concat_tables(blocks)  # noqa: F841 (read by DuckDB by name)
-    con.execute("insert into activations select * from block")
+    rows = insert_activations(con, blocks)
     topk = pa.concat_tables(tops)  # noqa: F841
     con.execute("insert into neuron_topk select * from topk")
     lengths = pd.DataFrame({"run_id": run_id, "dataset": dataset,  # noqa: F841
@@ -640,4 +648,4 @@ def write_merged(con, run_id: str, dataset: str, merged: Merged) -> int:
     con.execute("insert into sentence_lengths select * from lengths")
     tokens = token_frame(run_id, dataset, enc)  # noqa: F841
     con.execute("insert into sentence_tokens select * from tokens")
-    return block.num_rows
+    return rows

@@ -96,7 +96,7 @@ class DictionaryConfig:
 NAME = "dictionary"
 SECTION = DictionaryConfig
 PER_DATASET = True
-TABLES = ("activations", "sentence_lengths", "sentence_tokens", "neuron_topk", "dictionary_density",
+TABLES = ("activation_store", "sentence_lengths", "sentence_tokens", "neuron_topk", "dictionary_density",
           "dictionary_quality")
 RUN_TABLES = ("runs", "layers", "dictionaries")
 SOURCES = ("pipeline/stages/dictionary.py", "pipeline/models/dictionary.py", "pipeline/stages/extract.py",
@@ -122,7 +122,7 @@ def settings(cfg, spec, datasets) -> dict | None:
         return None
     base = base_spec(cfg, spec)
     section = {k: v for k, v in asdict(c).items() if k != "enabled"}
-    out = {"base": asdict(base), "topk": cfg.topk, "section": section,
+    out = {"base": asdict(base), "topk": cfg.topk, "section": section, "storage": cfg.storage.activations,
            "runner_code": source_hash(*RUNNER_SOURCES[base.kind])}
     if c.path:
         out["file"] = _file_stamp(Path(c.path))
@@ -372,7 +372,7 @@ def run(ctx) -> dict[str, tuple[int, float]]:
         _, n_tokens, truncated, counters = tokenize_for_encode(runner.tokenizer, texts, runner.max_length)
         enc = Encoded(pooled[None], np.asarray(n_tokens), np.asarray(truncated), counters)
         del pooled
-        rows = write_extraction(ctx.con, shim, name, enc, ctx.cfg.topk)
+        rows = write_extraction(ctx.con, shim, name, enc, ctx.cfg.topk, ctx.cfg.storage.activations)
         del enc
         density = pd.DataFrame({"run_id": ctx.run_id, "dataset": name,  # noqa: F841 (read by DuckDB)
                                 "unit": np.arange(dic.n_features, dtype=np.int32), "n_tokens": tally.tokens,

@@ -1,8 +1,11 @@
 -- Top k sentences per dataset for an arbitrary direction: its dot product with every sentence vector.
+-- Scored as direction_scores.sql scores (from activation_store, codes times scale).
 -- $run_id, $layer, $pooling, $direction (float[], hidden_size values), $k, $datasets (varchar[])
 with scored as (
-    select dataset, sentence_id, list_inner_product(vec, $direction::float[]) as value
-    from activations
+    select dataset, sentence_id,
+           coalesce(list_inner_product(floats, $direction::float[]),
+                    list_inner_product(codes::float[], $direction::float[]) * scale) as value
+    from activation_store
     where run_id = $run_id and layer = $layer and pooling = $pooling and list_contains($datasets, dataset)
 ),
 

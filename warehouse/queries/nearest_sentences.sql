@@ -2,16 +2,17 @@
 -- pooling; the query sentence itself is left out. Ties go to the lower sentence_id; sentences whose
 -- similarity is undefined (a zero vector) are left out. Empty when the query sentence has no vector here.
 -- $run_id, $layer, $pooling, $dataset + $sentence_id (the query sentence), $k, $datasets (varchar[])
+-- Cosine similarity ignores a row's scale, so the int16 codes are compared as they are (activation_store).
 with query as (
-    select vec
-    from activations
+    select coalesce(floats, codes::float[]) as vec
+    from activation_store
     where run_id = $run_id and layer = $layer and pooling = $pooling
       and dataset = $dataset and sentence_id = $sentence_id
 ),
 
 scored as (
-    select a.dataset, a.sentence_id, list_cosine_similarity(a.vec, q.vec) as similarity
-    from activations a
+    select a.dataset, a.sentence_id, list_cosine_similarity(coalesce(a.floats, a.codes::float[]), q.vec) as similarity
+    from activation_store a
     cross join query q
     where a.run_id = $run_id and a.layer = $layer and a.pooling = $pooling and list_contains($datasets, a.dataset)
       and not (a.dataset = $dataset and a.sentence_id = $sentence_id)

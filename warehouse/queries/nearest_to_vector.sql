@@ -1,10 +1,11 @@
 -- The k sentences nearest to a given vector (e.g. a typed-in text run through the run's model) by cosine
 -- similarity, per dataset, in one run, layer and pooling. Ties go to the lower sentence_id; sentences whose
 -- similarity is undefined (a zero vector) are left out.
+-- Cosine similarity ignores a row's scale, so the int16 codes are compared as they are (activation_store).
 -- $run_id, $layer, $pooling, $vector (float[], hidden_size values), $k, $datasets (varchar[])
 with scored as (
-    select dataset, sentence_id, list_cosine_similarity(vec, $vector::float[]) as similarity
-    from activations
+    select dataset, sentence_id, list_cosine_similarity(coalesce(floats, codes::float[]), $vector::float[]) as similarity
+    from activation_store
     where run_id = $run_id and layer = $layer and pooling = $pooling and list_contains($datasets, dataset)
 ),
 

@@ -1,4 +1,4 @@
--- Every column of every warehouse table with its type and description (the COMMENT of the schema files).
+-- Every column of every warehouse table and view with its type and description (the COMMENT of the schema files).
 with columns as (
     select table_name, column_index, column_name, data_type, comment
     from duckdb_columns()

@@ -139,26 +139,53 @@ comment on column sentence_tokens.sentence_id is 'The sentence.';
 comment on column sentence_tokens.token is 'The token string as the tokenizer spells it (WordPiece continuation pieces keep their ## prefix; byte-level BPE marks a leading space with Ġ).';
 comment on column sentence_tokens.n is 'How many times the token occurs in the sentence (>= 1).';
 
-create table activations (
+create table activation_store (
     run_id varchar not null,
     layer integer not null,
     pooling varchar not null,
     dataset varchar not null,
     sentence_id integer not null,
-    vec float[] not null
+    dtype varchar not null,
+    scale float not null,
+    max_error float not null,
+    codes smallint[],
+    floats float[]
 );
 -- key: run_id, layer, pooling, dataset, sentence_id
 -- ref: dataset, sentence_id -> sentences(dataset, sentence_id)
 -- ref: run_id, layer -> layers(run_id, layer)
--- check: activations.vec has hidden_size values: select count(*) from activations a join runs r using (run_id)
---     where len(a.vec) <> r.hidden_size
-comment on table activations is 'Sentence vectors: one row per (run, layer, pooling, dataset, sentence), written in contiguous blocks per (run, dataset, layer, pooling), so DuckDB''s per-row-group min/max lets a filter on run/layer/pooling skip the other blocks. unit u (0-based) is vec[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk.';
+-- check: activation_store rows hold hidden_size values of their dtype: select count(*) from activation_store a
+--     join runs r using (run_id) where case a.dtype when 'int16' then a.codes is null or a.floats is not null
+--     or len(a.codes) <> r.hidden_size when 'float32' then a.floats is null or a.codes is not null or
+--     len(a.floats) <> r.hidden_size else true end
+-- check: activation_store scales and errors are finite and non-negative: select count(*) from activation_store
+--     where not (isfinite(scale) and scale >= 0 and isfinite(max_error) and max_error >= 0)
+comment on table activation_store is 'The stored sentence vectors behind the activations view (read that view for float vectors): one row per (run, layer, pooling, dataset, sentence), written in contiguous blocks per (run, dataset, layer, pooling), so DuckDB''s per-row-group min/max lets a filter on run/layer/pooling skip the other blocks. dtype int16 (the default, config [storage] activations): value = codes[u + 1] * scale for unit u (0-based); float32: value = floats[u + 1]. Per-neuron top/bottom sentences are precomputed in neuron_topk, from these stored values.';
+comment on column activation_store.run_id is 'The run.';
+comment on column activation_store.layer is 'Layer index (layers.layer).';
+comment on column activation_store.pooling is 'cls ([CLS] vector), mean (mask-aware mean over tokens or characters), last and max (decoders: the last real token, the maximum over tokens) or final (LSTM state after the last character).';
+comment on column activation_store.dataset is 'The dataset.';
+comment on column activation_store.sentence_id is 'The sentence.';
+comment on column activation_store.dtype is 'int16 (codes holds the vector as integers, floats is null) or float32 (floats holds it, codes is null).';
+comment on column activation_store.scale is 'int16: multiply a code by this to get the value; it is the row''s largest magnitude / 8191 (0 for an all-zero row). float32: 1.';
+comment on column activation_store.max_error is 'Largest absolute difference in this row between the stored value (codes * scale) and the float32 value the model computed: at most scale / 2 (0 for float32).';
+comment on column activation_store.codes is 'int16 storage: hidden_size integers in [-8191, 8191] (14 bits, which DuckDB bitpacks to about 1.85 bytes per value); unit u (0-based) is codes[u + 1] * scale. Null for float32.';
+comment on column activation_store.floats is 'float32 storage: the hidden_size float32 values; unit u (0-based) is floats[u + 1]. Null for int16.';
+
+-- The vectors as floats, whatever their storage: what researchers' own SQL reads (select vec from activations).
+-- The dashboard's queries read activation_store directly (codes[u + 1] * scale; a dot product with the codes
+-- times scale), which skips decoding every element of a row.
+create view activations as
+select run_id, layer, pooling, dataset, sentence_id,
+       coalesce(floats, list_transform(codes, lambda c: c * scale)) as vec
+from activation_store;
+comment on view activations is 'Sentence vectors as float lists: one row per (run, layer, pooling, dataset, sentence), a view over activation_store that decodes its int16 codes (codes * scale) or passes its float32 values through. unit u (0-based) is vec[u + 1]. The storage error per row is activation_store.max_error.';
 comment on column activations.run_id is 'The run.';
 comment on column activations.layer is 'Layer index (layers.layer).';
-comment on column activations.pooling is 'cls ([CLS] vector), mean (mask-aware mean over tokens or characters), last and max (decoders: the last real token, the maximum over tokens) or final (LSTM state after the last character).';
+comment on column activations.pooling is 'The pooling (as in activation_store).';
 comment on column activations.dataset is 'The dataset.';
 comment on column activations.sentence_id is 'The sentence.';
-comment on column activations.vec is 'The vector, hidden_size float32 values; SQL lists are 1-based, so unit u (0-based) is vec[u + 1].';
+comment on column activations.vec is 'The vector, hidden_size float32 values as stored (see activation_store.max_error); SQL lists are 1-based, so unit u (0-based) is vec[u + 1].';
 
 create table neuron_topk (
     run_id varchar not null,

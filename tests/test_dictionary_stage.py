@@ -120,7 +120,7 @@ def test_build_gives_a_dictionary_run(built):
         ("tiny", 2, "trained", "sae-topk", 32, 128, 3)
     # The studies that read only the warehouse ran on the features; the ones that run the model did not.
     logged = set(_query(path, "select stage from stage_log where key like 'tiny-sae%'")["stage"])
-    assert logged == {"dictionary", "histograms", "distances", "layer_scores", "illusion_null"}
+    assert logged == {"dictionary", "histograms", "distances", "layer_scores", "illusion_null", "quantiles"}
     assert any("extract tiny-sae: skipped (a dictionary run" in line for line in lines)
     con = warehouse.connect_read_only(path)
     try:

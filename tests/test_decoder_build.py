@@ -56,8 +56,9 @@ def _build(folder, specs, path, lines, **model):
     from pipeline.build import build
 
     spec = ModelSpec("dec", "decoder", str(folder), max_length=MAX_LENGTH, batch_size=8, device="cpu", **model)
+    # float32 storage: these tests check the hooks and poolings to 1e-4; the int16 codes are tests/test_storage.py's
     cfg = make_config(datasets=specs, models=[spec], warehouse=str(path), topk=5, progress=False,
-                      sentiment=SENTIMENT)
+                      sentiment=SENTIMENT, storage={"activations": "float32"})
     return build(cfg, log=lines.append)
 
 
@@ -157,8 +158,10 @@ def test_a_decoder_spec_gives_a_residual_run_and_an_mlp_run(built):
         assert names == [("dec", ["hook_embed"] + [f"blocks.{i}.hook_resid_post" for i in range(N_BLOCKS)]),
                          ("dec-mlp", [f"blocks.{i}.mlp.hook_post" for i in range(N_BLOCKS)])]
         # the sentiment study's first feature of a decoder is its last token; monotonicity has its tokens
-        assert features == [(r, ["concat", "last", "mean"], ["last"]) for r in ("dec", "dec-mlp")]
-        assert classifiers == [(r, f) for r in ("dec", "dec-mlp") for f in ("concat", "last", "mean")]
+        # (min, max and abs are study 002's token-pooled feature sets, pooled by the stage)
+        feats = ["abs", "concat", "last", "max", "mean", "min"]
+        assert features == [(r, feats, ["last"]) for r in ("dec", "dec-mlp")]
+        assert classifiers == [(r, f) for r in ("dec", "dec-mlp") for f in feats]
         assert monotonic == [("dec",), ("dec-mlp",)]
         # every stage ran for both runs, except attention, which says why it did not
         for stage in ("histograms", "distances", "layer_scores", "illusion_null", "separability", "anisotropy",

@@ -121,7 +121,7 @@ def timing(block, row, sel, thr, i0, i1, unit_word: str, after: int = 20) -> Non
                                    before=3, after=after, threshold=thr)
     charts.show(ch.timecourse_chart, (thr,), {
         "curve": curve, "rules": pd.DataFrame({"x": [0], "what": ["the span's last unit"]}),
-        "thr": pd.DataFrame({"y": [thr], "what": [f"threshold {thr:g}"]})}, width="stretch")
+        "thr": pd.DataFrame({"y": [thr], "what": [f"on at >= {thr:g}"]})}, width="stretch")
     st.caption(f"The mean state of {len(shown)} selected unit(s){' (the first 12)' if len(sel) > 12 else ''} around "
                f"the {len(spans)} stored occurrence(s) of “{phrase}” (whole words, any case"
                f"{', the first 200' if len(spans) == 200 else ''}), from 3 {unit_word} before it to {after} after "

@@ -388,6 +388,15 @@ def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
         keys = [c for c, ty in cols if c not in floats and not ty.endswith("[]") and ty != "BLOB"]
         a, b = (con.execute(f"select * from {table} order by {', '.join(keys)}").df() for con in cons.values())
         assert len(a) == len(b), table
+        if table == "quantile_examples":
+            # A seeded draw within each quantile: a sentence whose value sits on a quantile bound in one engine's
+            # floats and just past it in the other's moves quantile, and that quantile's draw changes. So the rows
+            # are compared as sets: nearly all equal (each engine's own rows satisfy the bounds contract).
+            rows = [set(map(tuple, f[["run_id", "layer", "pooling", "dataset", "unit", "quantile", "heldout",
+                                      "sentence_id"]].astype(str).to_numpy())) for f in (a, b)]
+            assert len(rows[0] & rows[1]) / len(rows[0]) > 0.98, table
+            compared.append(table)
+            continue
         if table == "meta":  # the same config (same path), manifest and code: every fact but the time
             a, b = a[a.key != "built_at"], b[b.key != "built_at"]
             assert len(a) == 7  # schema_version, code_version, config_json, config_hash, manifest_hash, duckdb_version, build_status
@@ -403,6 +412,8 @@ def test_ray_build_through_the_cli_equals_the_local_build(cli_builds):
                 x, y = _flat(a[c]), _flat(b[c])
                 assert x.shape == y.shape, f"{table}.{c}"
                 rtol, atol = (0, ATOL) if (table, c) in VECTOR_COLUMNS else (STAT_RTOL, STAT_ATOL)
+                if (table, c) in (("quantile_stats", "skewness"), ("quantile_stats", "kurtosis")):
+                    rtol, atol = STAT_RTOL, 1e-3  # third and fourth moments amplify the engines' float differences
                 np.testing.assert_allclose(y, x, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{table}.{c}")
             elif table == "neuron_topk" and c == "sentence_ids":
                 continue  # below: ties

@@ -7,9 +7,7 @@ and only for a live computation; without it the page offers the stored items onl
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,16 +18,13 @@ from analysis.attention_example import grid_frame, labels, lines_frame, token_fr
 from ui.data import identity
 from ui.db import connection
 from ui.links import attention_link as link  # noqa: F401  (the page links its stored items)
+from ui.neighbours_model import ModelUnavailable, load_run_model
 from ui.neighbours_model import live_available  # noqa: F401  (the same test: torch and transformers importable)
 from warehouse import queries
 
 LIVE_MISSING = ("Live attention needs the pipeline installed (torch and transformers: `pip install -r "
                 "pipeline/requirements.txt`); this deployment shows the stored items only.")
 LINE_MIN = 0.02  # the lines chart leaves out weights below this (the table and downloads have them all)
-
-
-class ModelUnavailable(RuntimeError):
-    """The run's model cannot be loaded here (one line saying why)."""
 
 
 @dataclass(frozen=True)
@@ -77,21 +72,9 @@ def stored(run_id: str, dataset: str, sentence_id: int) -> ItemAttention | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's model…")
 def _runner(ident: tuple, run_id: str):
-    spec_row = queries.run_spec(connection(), run_id)
-    if spec_row is None:
-        raise ModelUnavailable(f"run {run_id!r} is not in this warehouse")
-    config = importlib.import_module("pipeline.config")
-    errors = importlib.import_module("pipeline.errors")
     transformer = importlib.import_module("pipeline.models.transformer")
-    raw = json.loads(spec_row["spec_json"])
-    names = {f.name for f in dataclasses.fields(config.ModelSpec)}
-    try:
-        # eager attention: the fast SDPA path returns no weights
-        return transformer.TransformerRunner(config.ModelSpec(**{k: v for k, v in raw.items() if k in names}),
-                                             attentions=True)
-    except (errors.PipelineError, ImportError, OSError, ValueError) as e:
-        raise ModelUnavailable(f"run {run_id!r}: its model {spec_row['model_path']!r} cannot be loaded here "
-                               f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    # eager attention: the fast SDPA path returns no weights
+    return load_run_model(run_id, lambda spec: transformer.TransformerRunner(spec, attentions=True))
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the model on the item…")

@@ -57,21 +57,27 @@ def typed_neighbours(sel, text: str, datasets: list[str], k: int) -> pd.DataFram
     return _typed(identity(), sel.run_id, sel.layer, sel.pooling, tuple(vector), tuple(datasets), k)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the run's model…")
-def _runner(ident: tuple, run_id: str):
+def load_run_model(run_id: str, make=None):
+    """The run's model, rebuilt from its stored spec (runs.spec_json): ``make(spec)`` (default the pipeline's
+    make_runner). ModelUnavailable, one line, when the run is unknown or its model cannot be loaded here."""
     spec_row = queries.run_spec(connection(), run_id)
     if spec_row is None:
         raise ModelUnavailable(f"run {run_id!r} is not in this warehouse")
     config = importlib.import_module("pipeline.config")
     errors = importlib.import_module("pipeline.errors")
-    models = importlib.import_module("pipeline.models")
+    make = make or importlib.import_module("pipeline.models").make_runner
     raw = json.loads(spec_row["spec_json"])
     names = {f.name for f in dataclasses.fields(config.ModelSpec)}
     try:
-        return models.make_runner(config.ModelSpec(**{k: v for k, v in raw.items() if k in names}))
-    except (errors.PipelineError, ImportError, OSError) as e:
+        return make(config.ModelSpec(**{k: v for k, v in raw.items() if k in names}))
+    except (errors.PipelineError, ImportError, OSError, ValueError) as e:
         raise ModelUnavailable(f"run {run_id!r}: its model {spec_row['model_path']!r} cannot be loaded here "
                                f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's model…")
+def _runner(ident: tuple, run_id: str):
+    return load_run_model(run_id)
 
 
 @st.cache_data(max_entries=128, show_spinner="Running the model on the text…")

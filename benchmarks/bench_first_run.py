@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # page -> the step it waits for (ui.progress.wait_for in each view)
 STEPS = {"Outliers": "distances", "Monotonicity & locality": "layer_scores", "Illusion score": "illusion_null",
          "Dataset separability": "separability", "Anisotropy": "anisotropy", "Span match": "token_states",
-         "Sentiment neuron": "sentiment", "Attention clusters": "attention"}
+         "Sentiment neuron": "sentiment", "Attention clusters": "attention", "Drift: token-level lists": "token_topk",
+         "Illusion score: dictionary features": "dictionary"}
 
 
 def landed(path: Path) -> set[tuple[str, str]]:

@@ -11,10 +11,10 @@ from pipeline.config import (DEFAULT_WAREHOUSE, DatasetSpec, EngineSpec, ModelSp
 from pipeline.errors import PipelineError
 
 
-# Token states (every step of a sample of sentences, for the span-match page) sampled per demo corpus: 100, not
-# the stage's default 500, keeps the demo warehouse near 500 MB (at 500 they were 270 MB of its 1.2 GB;
-# bench_footprint in benchmarks/README.md).
-DEMO_TOKEN_STATES = 100
+# Token states (every step of a sample of sentences, for the span-match page) sampled per demo corpus: 50, not
+# the stage's default 500, keeps the demo warehouse under 500 MB (at 500 they were 270 MB of its 1.2 GB, at 100
+# about 53 MB; bench_footprint in benchmarks/README.md).
+DEMO_TOKEN_STATES = 50
 
 
 def demo_datasets(limit: int | None = None) -> list[DatasetSpec]:

@@ -84,3 +84,18 @@ def best_heads(heads: pd.DataFrame) -> list[tuple[str, pd.Series, float | None]]
         cls = g[g["head"] == "cls"]
         out.append((ds, top, float(cls["pearson"].iloc[0]) if not cls.empty and top["head"] != "cls" else None))
     return out
+
+
+def encoder_sentence(info, model_name: str) -> str:
+    """The page's plain statement of which encoder a dataset's attention came from. ``info``: a row of
+    attention_datasets (encoder, encoder_epochs, encoder_n_train, encoder_n_test, encoder_losses,
+    encoder_pearson)."""
+    if info["encoder"] != "finetuned":
+        return (f"Attention from the **pretrained** encoder ({model_name}, as loaded; not fine-tuned on this "
+                "dataset, unlike the study, whose BERT was fine-tuned on STS-B: `attention.finetune_epochs` does "
+                "that).")
+    losses = [float(x) for x in info["encoder_losses"]]
+    return (f"Attention from a **fine-tuned** copy of {model_name}: trained with the [CLS] regression head on "
+            f"{int(info['encoder_n_train']):,} train pairs for {int(info['encoder_epochs'])} epoch(s), as in the "
+            f"study (train MSE on standardised scores {' → '.join(f'{x:.3f}' for x in losses)}; the head's "
+            f"Pearson r on the {int(info['encoder_n_test']):,} test pairs: {float(info['encoder_pearson']):.3f}).")

@@ -56,6 +56,8 @@ def test_page_shows_stored_clusters_tests_and_heads(monkeypatch, attn_warehouse)
     at = page(monkeypatch, attn_warehouse, run="tiny", dataset="sts", layer="1", features="summary")
     at.run()
     assert not at.exception
+    # built without attention.finetune_epochs: the page says the attention is the pretrained encoder's
+    assert any("Attention from the **pretrained** encoder" in md.value for md in at.markdown)
     con = duckdb.connect(str(attn_warehouse), read_only=True)
     pts = con.execute("select sentence_id, cluster_summary from attention_points where dataset = 'sts' and layer = 1 "
                       "order by sentence_id").df()

@@ -24,7 +24,7 @@ from tests.conftest import small_datasets, tiny_model_spec
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, tiny_model_dir, fixture_files):
     path = build_attention_warehouse(tmp_path_factory.mktemp("attn-stage") / "w.duckdb", tiny_model_dir,
-                                     fixture_files, heads_finetune_epochs=1)
+                                     fixture_files, heads_finetune_epochs=1, finetune_epochs=2)
     con = duckdb.connect(str(path), read_only=True)
     yield con, tiny_model_dir
     con.close()
@@ -59,19 +59,43 @@ def test_items_use_the_test_split_as_pairs_with_the_tokenizer_length(built):
     assert single["structure"].between(0, 1 + 1e-9).all() and (single["structure"] > 1 - 1e-9).sum() >= 1
 
 
-def test_features_equal_the_model_attention_and_pca(built):
+@pytest.fixture(scope="module")
+def tuned(built):
+    """The fine-tuned encoder the stage should have used for 'sts' (finetune_epochs=2 on its 24 train pairs, the
+    build's seed 0), fine-tuned again here from the saved model, and the test pairs."""
+    from pipeline.methods.attention_models import finetune
+
     con, model_dir = built
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = BertModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-    pts = q(con, "select p.layer, p.sentence_id, p.features, p.sx, p.sy, s.text, s.text_b from attention_points p "
-                 "join sentences s using (dataset, sentence_id) where p.dataset = 'sts' order by p.layer, p.sentence_id")
-    for r in pts[pts["sentence_id"] == pts["sentence_id"].min()].itertuples():
-        enc = tok(r.text, r.text_b, truncation=True, max_length=32, return_tensors="pt")
-        with torch.inference_mode():
-            att = model(**enc, output_attentions=True).attentions[r.layer - 1][0].numpy()  # [H, n, n]
-        sep = np.flatnonzero(enc["input_ids"][0].numpy() == tok.sep_token_id)
-        assert len(sep) == 2
-        assert np.asarray(r.features) == pytest.approx(head_features(att, sep).ravel(), abs=1e-5)
+    rows = q(con, "select text, text_b, label::double y, split from sentences where dataset = 'sts' "
+                  "order by sentence_id")
+    tr, te = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+    ft = finetune(model, tok, "cls", (tr["text"].tolist(), tr["text_b"].tolist(), tr["y"].to_numpy()), 32, 2, 0)
+    return ft, te
+
+
+def test_features_equal_the_model_attention_and_pca(built, tuned):
+    con, model_dir = built
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = BertModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    # 'sts' (scored pairs with train and test) was analysed with the fine-tuned encoder, 'questions' with the
+    # pretrained one
+    for dataset, encoder in (("sts", tuned[0].encoder), ("questions", model)):
+        pts = q(con, "select p.layer, p.sentence_id, p.features, p.sx, p.sy, s.text, s.text_b from attention_points p "
+                     "join sentences s using (dataset, sentence_id) where p.dataset = ? order by p.layer, "
+                     "p.sentence_id", dataset)
+        for r in pts[pts["sentence_id"] == pts["sentence_id"].min()].itertuples():
+            enc = tok(r.text, r.text_b, truncation=True, max_length=32, return_tensors="pt") if r.text_b else \
+                tok(r.text, truncation=True, max_length=32, return_tensors="pt")
+            with torch.inference_mode():
+                att = encoder(**enc, output_attentions=True).attentions[r.layer - 1][0].numpy()  # [H, n, n]
+                before = model(**enc, output_attentions=True).attentions[r.layer - 1][0].numpy()
+            sep = np.flatnonzero(enc["input_ids"][0].numpy() == tok.sep_token_id)
+            assert len(sep) == (2 if r.text_b else 1)
+            assert np.asarray(r.features) == pytest.approx(head_features(att, sep).ravel(), abs=1e-5)
+            if dataset == "sts":  # fine-tuning moved the attention: the pretrained model's features differ
+                assert np.abs(head_features(before, sep).ravel() - np.asarray(r.features)).max() > 1e-4
     for layer, g in pts.groupby("layer"):
         xy, _ = pca_2d(np.stack(g["features"].map(np.asarray).tolist()), standardised=True)
         # PCA signs are arbitrary only across fits; the same fit on the same data gives the same signs
@@ -109,6 +133,41 @@ def test_stored_clusters_quality_and_tests_recompute(built):
     assert (ae["ae_loss"] > 0).all() and (ae["ae_epochs"] == SETTINGS["ae_epochs"]).all()
     pairs = q(con, "select * from attention_pairs")
     assert (pairs["p_holm"] >= pairs["p"] - 1e-12).all() and (pairs["cluster_a"] < pairs["cluster_b"]).all()
+
+
+def test_attention_encoders_record_the_fine_tuned_encoder_and_its_test_scores(built, tuned):
+    from analysis.attention_example import unpack
+    from analysis.attention_view import encoder_sentence
+
+    con, _ = built
+    ft, te = tuned
+    enc = q(con, "select * from attention_encoders order by dataset").set_index("dataset")
+    assert enc.loc["questions", "encoder"] == "pretrained" and pd.isna(enc.loc["questions", "pearson"])
+    row = enc.loc["sts"]
+    assert row["encoder"] == "finetuned" and row["head"] == "cls" and row["epochs"] == 2
+    assert row["n_train"] == 24 and row["n_test"] == 16 and row["seconds"] > 0
+    assert list(row["losses"]) == pytest.approx(ft.losses, rel=1e-4) and len(ft.losses) == 2
+    pred = ft.predict(te["text"].tolist(), te["text_b"].tolist())
+    assert row["pearson"] == pytest.approx(stats.pearsonr(te["y"], pred)[0], abs=1e-4)
+    assert row["spearman"] == pytest.approx(stats.spearmanr(te["y"], pred)[0], abs=1e-4)
+    assert row["mse"] == pytest.approx(np.mean((te["y"].to_numpy() - pred) ** 2), rel=1e-4)
+    # the stored examples of 'sts' are the fine-tuned encoder's weights
+    ex = q(con, "select e.*, s.text, s.text_b from attention_examples e join sentences s using (dataset, sentence_id) "
+                "where dataset = 'sts' order by sentence_id limit 1").iloc[0]
+    w = unpack(ex["weights"], ex["dtype"], ex["scale"], ex["n_layers"], ex["n_heads"], ex["n_tokens"])
+    tok = AutoTokenizer.from_pretrained(str(built[1]))
+    with torch.inference_mode():
+        att = ft.encoder(**tok(ex["text"], ex["text_b"], truncation=True, max_length=32, return_tensors="pt"),
+                         output_attentions=True).attentions
+    assert w == pytest.approx(torch.stack([a[0] for a in att]).numpy(), abs=float(ex["max_error"]) + 1e-5)
+    # the page's statement, from the rows the page reads
+    from warehouse import queries
+
+    info = queries.attention_datasets(con, enc.loc["sts", "run_id"]).set_index("dataset")
+    line = encoder_sentence(info.loc["sts"], "tiny")
+    assert "**fine-tuned**" in line and "24 train pairs for 2 epoch(s)" in line and f"{row['pearson']:.3f}" in line
+    assert "16 test pairs" in line and f"{ft.losses[0]:.3f} → {ft.losses[1]:.3f}" in line
+    assert "**pretrained**" in encoder_sentence(info.loc["questions"], "tiny")
 
 
 def test_regression_heads_recompute_the_mean_pool_head(built):

@@ -93,12 +93,19 @@ def live(run_id: str, text: str, text_b: str | None) -> ItemAttention:
     return _live(identity(), run_id, text, text_b)
 
 
-def source_line(item: ItemAttention, model_name: str) -> str:
-    """The plain line saying where the weights shown come from."""
+def source_line(item: ItemAttention, model_name: str, encoder: str = "pretrained") -> str:
+    """The plain line saying where the weights shown come from. ``encoder``: the dataset's attention_encoders
+    entry (the stored weights of a 'finetuned' dataset came from the fine-tuned copy, which is not kept: live
+    weights are always the pretrained model's)."""
     if item.source == "live":
-        return f"Weights: **live**, computed now by the run's model ({model_name}, eager attention)."
+        return f"Weights: **live**, computed now by the run's model ({model_name}, eager attention)." + (
+            " This dataset's clusters and stored items came from a copy fine-tuned on its train split, which is "
+            "not kept: these live weights are the **pretrained** encoder's, not the fine-tuned one's."
+            if encoder == "finetuned" else "")
     return (f"Weights: **stored** (attention_examples, packed as {item.dtype}; largest decoding error "
-            f"{item.max_error:.1e}), not recomputed.")
+            f"{item.max_error:.1e}), not recomputed" + (
+                ", from the **fine-tuned** copy of the encoder the attention clusters used." if encoder == "finetuned"
+                else "."))
 
 
 def grid(item: ItemAttention) -> tuple[pd.DataFrame, int]:

@@ -50,6 +50,7 @@ def describe(run, run_id, dinfo, dataset, this, feature_set) -> None:
                           else f"PCA of the {7 * int(run['n_heads'])} summary features; the 2 components explain "
                                f"{this['explained']:.1%} of their variance." if pd.notna(this["explained"]) else
                           "UMAP of the summary features."))
+    st.markdown(av.encoder_sentence(dinfo, run["model_name"]))
 
 
 def clustering(this, layer: int, feature_set: str, points, xy):

@@ -65,7 +65,7 @@ except m.ModelUnavailable as e:
         st.stop()
     st.warning(f"{e}; showing the stored weights.")
     item = stored
-st.markdown(m.source_line(item, run["model_name"]))
+st.markdown(m.source_line(item, run["model_name"], dinfo["encoder"]))
 pooling = data.run_info(run_id)["poolings"][0]
 st.markdown(f"[Nearest sentences to this one (layer {layer}, {pooling}) →]"
             f"({neighbours_link(run_id, layer, pooling, dataset, sid)})")

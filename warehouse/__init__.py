@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8  # 8 added attention_encoders (a table only: LAYOUT_VERSION stays 7)
 # The last version that changed the layout of a table that was already there: 7 replaced activations' float[]
 # rows with activation_store (int16 codes and a scale per row, or float32) under an activations view. A file of
 # an older version holds vectors a build cannot copy as they are, so it is rebuilt from scratch (extraction's

@@ -5,6 +5,7 @@ Kept apart from ``analysis.attention`` because the dashboard has no torch.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -171,21 +172,37 @@ def run_heads(train: dict, test: dict, epochs: int, seed: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Fine-tuning (optional: attention.heads_finetune_epochs > 0)
+# Fine-tuning (optional: attention.heads_finetune_epochs > 0, and attention.finetune_epochs > 0 for the encoder
+# whose attention is clustered)
 # ------------------------------------------------------------------------------------------------------
 
-def finetune_head(model, tok, head: str, train: tuple, test: tuple, max_length: int, epochs: int, seed: int,
-                  batch: int = 16, lr_encoder: float = 2e-5, lr_head: float = 1e-3) -> np.ndarray:
+@dataclass
+class Finetuned:
+    """A fine-tuned copy of an encoder and its head. ``encoder`` is in eval mode (the caller's model untouched);
+    ``predict(texts_a, texts_b)`` gives scores on the training targets' scale; ``losses`` is each epoch's mean
+    training MSE on the standardised targets; ``seconds`` / ``cpu_seconds`` the training's wall and CPU time."""
+
+    encoder: object
+    predict: object
+    losses: list
+    seconds: float
+    cpu_seconds: float
+
+
+def finetune(model, tok, head: str, train: tuple, max_length: int, epochs: int, seed: int, batch: int = 16,
+             lr_encoder: float = 2e-5, lr_head: float = 1e-3, bar=None) -> Finetuned:
     """Fine-tune a copy of the encoder together with one head (cls / mean / max pooling into a linear regressor,
     or a BiLSTM over the token states) on (texts_a, texts_b, y) pairs with MSE; AdamW, lr 2e-5 for the encoder
-    and 1e-3 for the head. Returns the test predictions. The caller's model is left untouched."""
+    and 1e-3 for the head, seeded (torch's global seed for the head's initialisation and dropout, a generator for
+    the batch order). ``bar`` (tqdm) is advanced by the pairs of each step."""
     import copy
 
     import torch
     from torch import nn
 
+    t0, c0 = time.time(), time.process_time()
     torch.manual_seed(seed)
-    enc = copy.deepcopy(model).train()
+    enc = copy.deepcopy(model).float().train()  # trained in float32 whatever the run's dtype
     d = enc.config.hidden_size
     if head == "bilstm":
         rnn = nn.LSTM(d, 64, batch_first=True, bidirectional=True)
@@ -195,9 +212,13 @@ def finetune_head(model, tok, head: str, train: tuple, test: tuple, max_length: 
         rnn, lin = None, nn.Linear(d, 1)
         params = list(lin.parameters())
     opt = torch.optim.AdamW([{"params": enc.parameters(), "lr": lr_encoder}, {"params": params, "lr": lr_head}])
+    device = next(enc.parameters()).device
+    lin.to(device)
+    if rnn is not None:
+        rnn.to(device)
 
-    def predict(a, b):
-        batch_enc = tok(a, b, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    def forward(a, b):
+        batch_enc = tok(a, b, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
         last = enc(**batch_enc).last_hidden_state
         mask = batch_enc["attention_mask"]
         if head == "bilstm":
@@ -217,20 +238,39 @@ def finetune_head(model, tok, head: str, train: tuple, test: tuple, max_length: 
     a_tr, b_tr, y_tr = train
     # standardised targets: a fresh linear head starts near 0, and few steps cannot move it to a 0-5 scale
     mu, sd = float(np.mean(y_tr)), float(np.std(y_tr)) or 1.0
-    y = torch.tensor(((np.asarray(y_tr, dtype=np.float64) - mu) / sd).astype(np.float32))
+    y = torch.tensor(((np.asarray(y_tr, dtype=np.float64) - mu) / sd).astype(np.float32), device=device)
     gen = torch.Generator().manual_seed(seed)
+    losses = []
     for _ in range(epochs):
+        total = 0.0
         for idx in torch.randperm(len(a_tr), generator=gen).split(batch):
             ii = idx.tolist()
-            loss = nn.functional.mse_loss(predict([a_tr[i] for i in ii], [b_tr[i] for i in ii]), y[idx])
+            loss = nn.functional.mse_loss(forward([a_tr[i] for i in ii], [b_tr[i] for i in ii]), y[idx.to(device)])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            total += float(loss.detach()) * len(ii)
+            if bar is not None:
+                bar.update(len(ii))
+        losses.append(total / len(a_tr))
     enc.eval()
+    lin.eval()
+    if rnn is not None:
+        rnn.eval()
+
+    def predict(a, b):
+        with torch.inference_mode():
+            z = torch.cat([forward(a[i:i + 64], b[i:i + 64]) for i in range(0, len(a), 64)]).float().cpu().numpy()
+        return z * sd + mu
+
+    return Finetuned(enc, predict, losses, time.time() - t0, time.process_time() - c0)
+
+
+def finetune_head(model, tok, head: str, train: tuple, test: tuple, max_length: int, epochs: int, seed: int,
+                  **kw) -> np.ndarray:
+    """The test predictions of ``finetune`` (the encoder copy is dropped)."""
     a_te, b_te, _ = test
-    with torch.inference_mode():
-        z = torch.cat([predict(a_te[i:i + 64], b_te[i:i + 64]) for i in range(0, len(a_te), 64)]).numpy()
-    return z * sd + mu
+    return finetune(model, tok, head, train, max_length, epochs, seed, **kw).predict(a_te, b_te)
 
 
 def run_finetuned_heads(model, tok, train: tuple, test: tuple, max_length: int, epochs: int, seed: int) -> list[dict]:

@@ -61,6 +61,12 @@ class AttentionConfig:
     heads_finetune_epochs: > 0 also fine-tunes the encoder with each head for this many epochs (mode 'finetune'
                     in attention_heads). CPU-heavy: every epoch runs the encoder forwards and backwards over
                     every train pair, once per head.
+    finetune_epochs: > 0: for every pair dataset with scores and a train and a test split (STS-B), the attention
+                    analysed (clusters, tests and stored examples) comes from a copy of the encoder fine-tuned on
+                    the train split with the [CLS] linear regression head for this many epochs: the study's
+                    setting (attention_encoders records which encoder each dataset's attention came from, and the
+                    fine-tuned head's test scores). The regression heads (Table 3) stay on the pretrained encoder;
+    finetune_train: train pairs for that fine-tuning, a seeded sample (0: all);
     examples:       items per dataset whose whole attention (every head and block) is stored in
                     attention_examples: a seeded sample of the analysed items (0: none);
     examples_max_tokens: only items of at most this many WordPieces are sampled (the stored bytes grow with
@@ -84,13 +90,16 @@ class AttentionConfig:
     heads_train: int = 0
     heads_epochs: int = 4
     heads_finetune_epochs: int = 0
+    finetune_epochs: int = 0
+    finetune_train: int = 0
     examples: int = 12
     examples_max_tokens: int = 64
     examples_dtype: str = "float16"
 
     def __post_init__(self):
         check_bools(self, NAME, ("enabled", "heads"))
-        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs", "examples"])
+        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs", "finetune_epochs",
+                                     "finetune_train", "examples"])
         check_ints(self, NAME, 2, ["examples_max_tokens"])
         if self.examples_dtype not in EXAMPLE_DTYPES:
             raise PipelineError(f"config: attention.examples_dtype must be one of {', '.join(EXAMPLE_DTYPES)}, "
@@ -116,7 +125,7 @@ class AttentionConfig:
 NAME = "attention"
 SECTION = AttentionConfig
 TABLES = ("attention_items", "attention_points", "attention_layers", "attention_quality", "attention_tests",
-          "attention_pairs", "attention_heads", "attention_examples")
+          "attention_pairs", "attention_heads", "attention_examples", "attention_encoders")
 SOURCES = ("pipeline/stages/attention.py", "pipeline/methods/attention_models.py", "analysis/attention.py",
            "analysis/numerics.py", "analysis/attention_example.py")
 FEATURE_SETS = ("summary", "autoencoder")
@@ -134,7 +143,8 @@ def settings(cfg, spec, datasets) -> dict | None:
             "ae_epochs": c.ae_epochs, "ae_hidden": c.ae_hidden, "ae_grid": c.ae_grid, "ae_batch": c.ae_batch,
             "algorithms": list(c.algorithms), "k_min": c.k_min, "k_max": c.k_max, "heads": c.heads,
             "heads_train": c.heads_train, "heads_epochs": c.heads_epochs,
-            "heads_finetune_epochs": c.heads_finetune_epochs, "examples": c.examples,
+            "heads_finetune_epochs": c.heads_finetune_epochs, "finetune_epochs": c.finetune_epochs,
+            "finetune_train": c.finetune_train, "examples": c.examples,
             "examples_max_tokens": c.examples_max_tokens, "examples_dtype": c.examples_dtype}
 
 
@@ -292,8 +302,9 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
         pairs = bool(frame["text_b"].notna().iloc[ids].all())
         a = frame["text"].iloc[ids].astype(str).tolist()
         b = frame["text_b"].iloc[ids].astype(str).tolist() if pairs else None
+        encoder = _encoder(con, run_id, name, frame, ld.label_kind, pairs, model, tok, runner, s, seed, progress, log)
         bar = tqdm(total=len(ids), desc=f"{run_id} attention {name}", unit="item", disable=not progress)
-        enc = encode_items(model, tok, a, b, runner.max_length, runner.batch_size, blocks,
+        enc = encode_items(encoder, tok, a, b, runner.max_length, runner.batch_size, blocks,
                            s["ae_grid"] if s["ae_epochs"] else 0, bar=bar)
         bar.close()
         cov, top, top_n = covariates(frame, ids, ld.label_kind, enc["lengths"], pairs, log)
@@ -301,7 +312,7 @@ def run_stage(con, run_id: str, runner, datasets: dict, s: dict, seed: int, prog
                                is_pair=pairs, n_tokens=enc["lengths"].astype(np.int64))[
             ["run_id", "dataset", "sentence_id", "split", "is_pair", "n_tokens", "score", "structure"]]
         con.execute("insert into attention_items select * from new_items")
-        _examples(con, run_id, name, a, b, ids, enc["lengths"], model, tok, runner, s, seed, log)
+        _examples(con, run_id, name, a, b, ids, enc["lengths"], encoder, tok, runner, s, seed, log)
         for j, blk in enumerate(blocks):
             layer = blk + 1
             feats = enc["features"][:, j].reshape(len(ids), -1)  # [N, H*7]
@@ -406,19 +417,66 @@ def _examples(con, run_id, name, a, b, ids, lengths, model, tok, runner, s, seed
         f"({s['examples_dtype']})")
 
 
+def train_test_rows(frame: pd.DataFrame, name: str, cap: int, seed: int, salt: int) -> tuple | None:
+    """(train, test) row ids of a dataset with a 'train' and a 'test' split of at least 10 rows each, or None;
+    the train rows a seeded sample of ``cap`` (0: all)."""
+    if "split" not in frame:
+        return None
+    split = frame["split"]
+    tr = np.flatnonzero((split == "train").to_numpy())
+    te = np.flatnonzero((split == "test").to_numpy())
+    if len(tr) < 10 or len(te) < 10:
+        return None
+    if cap and len(tr) > cap:
+        tr = np.sort(np.random.default_rng([seed, zlib.crc32(name.encode()), salt]).choice(tr, cap, replace=False))
+    return tr, te
+
+
+def pair_texts(frame: pd.DataFrame, rows: np.ndarray) -> tuple:
+    """(texts_a, texts_b, scores) of the rows."""
+    return (frame["text"].iloc[rows].astype(str).tolist(), frame["text_b"].iloc[rows].astype(str).tolist(),
+            pd.to_numeric(frame["label"].iloc[rows], errors="coerce").to_numpy(dtype=np.float64))
+
+
+def _encoder(con, run_id, name, frame, label_kind, pairs, model, tok, runner, s, seed, progress, log):
+    """The encoder whose attention this dataset's analysis uses, recorded in attention_encoders: the run's model,
+    or (attention.finetune_epochs > 0, a scored pair dataset with train and test splits) a copy of it fine-tuned
+    on the train split with the [CLS] regression head, the study's setting."""
+    epochs = s.get("finetune_epochs", 0)
+    rows = train_test_rows(frame, name, s.get("finetune_train", 0), seed, 4) \
+        if epochs and pairs and label_kind == "score" else None
+    if rows is None:
+        con.execute("insert into attention_encoders (run_id, dataset, encoder) values (?, ?, 'pretrained')",
+                    [run_id, name])
+        return model
+    from tqdm.auto import tqdm
+
+    from pipeline.methods.attention_models import finetune, regression_scores
+
+    tr, te = rows
+    bar = tqdm(total=epochs * len(tr), desc=f"{run_id} fine-tune {name}", unit="pair", disable=not progress)
+    tuned = finetune(model, tok, "cls", pair_texts(frame, tr), runner.max_length, epochs, seed, bar=bar)
+    bar.close()
+    a_te, b_te, y_te = pair_texts(frame, te)
+    scores = regression_scores(y_te, tuned.predict(a_te, b_te))
+    con.execute("insert into attention_encoders values (?, ?, 'finetuned', 'cls', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, name, epochs, len(tr), len(te), tuned.losses, scores["pearson"], scores["spearman"],
+                 scores["mse"], tuned.seconds])
+    log(f"attention {run_id}/{name}: encoder fine-tuned with the [CLS] head, {epochs} epoch(s) on {len(tr)} train "
+        f"pairs in {tuned.seconds:.0f}s (train MSE {' -> '.join(f'{x:.3f}' for x in tuned.losses)}); test "
+        f"r = {scores['pearson']:.3f}")
+    return tuned.encoder
+
+
 def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log) -> None:
     from tqdm.auto import tqdm
 
     from pipeline.methods.attention_models import run_heads
 
-    split = frame["split"]
-    tr = np.flatnonzero((split == "train").to_numpy())
-    te = np.flatnonzero((split == "test").to_numpy())
-    if len(tr) < 10 or len(te) < 10:
+    rows = train_test_rows(frame, name, s["heads_train"], seed, 2)
+    if rows is None:
         return
-    if s["heads_train"] and len(tr) > s["heads_train"]:
-        tr = np.sort(np.random.default_rng([seed, zlib.crc32(name.encode()), 2]).choice(tr, s["heads_train"],
-                                                                                      replace=False))
+    tr, te = rows
     t0 = time.time()
     parts = {}
     for key, rows in (("train", tr), ("test", te)):
@@ -443,11 +501,8 @@ def _heads(con, run_id, name, frame, model, tok, runner, s, seed, progress, log)
     if epochs:
         from pipeline.methods.attention_models import run_finetuned_heads
 
-        def texts(rows_):
-            return (frame["text"].iloc[rows_].astype(str).tolist(), frame["text_b"].iloc[rows_].astype(str).tolist(),
-                    pd.to_numeric(frame["label"].iloc[rows_], errors="coerce").to_numpy(dtype=np.float64))
-
-        ft = run_finetuned_heads(model, tok, texts(tr), texts(te), runner.max_length, epochs, seed)
+        ft = run_finetuned_heads(model, tok, pair_texts(frame, tr), pair_texts(frame, te), runner.max_length, epochs,
+                                 seed)
         new_ft = pd.DataFrame(ft).assign(run_id=run_id, dataset=name, mode="finetune",  # noqa: F841
                                          layer=runner.n_layers - 1, n_train=len(tr), n_test=len(te),
                                          encode_seconds=None)[

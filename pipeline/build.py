@@ -271,7 +271,7 @@ class Build:
         for model in self.cfg.models:
             shared = self._shared_base(model)
             for spec in model.run_specs():
-                make_runner = self._runner_factory(spec, shared)
+                make_runner = self._runner_factory(spec, shared, con)
                 for i, step in enumerate(self.steps):
                     if step.spec != spec:
                         continue
@@ -350,9 +350,10 @@ class Build:
 
         return get
 
-    def _runner_factory(self, spec: ModelSpec, shared=None) -> Callable[[], object]:
+    def _runner_factory(self, spec: ModelSpec, shared=None, con=None) -> Callable[[], object]:
         """The run's model runner, loaded on first use and shared by its stages (on the model's shared
-        DecoderRunner, when given)."""
+        DecoderRunner, when given). A dictionary run's runner is the base model under the dictionary its
+        dictionary stage recorded in ``dictionaries`` (read from ``con`` when first asked for)."""
         runner = None
 
         def get():
@@ -360,10 +361,25 @@ class Build:
             if runner is None:
                 if shared is None:
                     self.log(f"loading model {spec.run_id} ({spec.path})")
-                runner = make_runner(spec, self.cfg.cache, base=shared() if shared else None)
+                if getattr(spec, "is_dictionary", False):
+                    runner = self._dictionary_runner(con, spec)
+                else:
+                    runner = make_runner(spec, self.cfg.cache, base=shared() if shared else None)
             return runner
 
         return get
+
+    def _dictionary_runner(self, con, spec: ModelSpec):
+        from pipeline.models.dictionary_runner import dictionary_runner
+
+        cur = warehouse.cursor(con)
+        try:
+            rows = cur.execute("select * from dictionaries where run_id = ?", [spec.run_id]).df()
+        finally:
+            cur.close()
+        if rows.empty:
+            raise PipelineError(f"run {spec.run_id!r}: no dictionaries row (its dictionary stage has not run)")
+        return dictionary_runner(spec, rows.iloc[0].to_dict(), self.cfg.cache)
 
     def _run(self, con, step: Step, make_runner) -> bool:
         """Copy the step's unchanged work from the previous build, compute the rest, log both; whether

@@ -23,7 +23,7 @@ from pipeline.errors import PipelineError
 from warehouse.contracts import violations
 from tests.conftest import ROOT, small_datasets, tiny_model_spec
 
-OFF = {name: {"enabled": False} for name in ("anisotropy", "token_states", "sentiment", "attention")}
+OFF = {name: {"enabled": False} for name in ("anisotropy", "sentiment", "attention")}
 OFF |= {"layer_scores": {"locality": False}, "illusion_null": {"directions": 200}}
 SAE = {"expansion": 4, "k": 8, "seed": 3}
 
@@ -120,7 +120,8 @@ def test_build_gives_a_dictionary_run(built):
         ("tiny", 2, "trained", "sae-topk", 32, 128, 3)
     # The studies that read only the warehouse ran on the features; the ones that run the model did not.
     logged = set(_query(path, "select stage from stage_log where key like 'tiny-sae%'")["stage"])
-    assert logged == {"dictionary", "histograms", "distances", "layer_scores", "illusion_null", "quantiles"}
+    assert logged == {"dictionary", "histograms", "distances", "layer_scores", "illusion_null", "quantiles",
+                      "token_states", "token_topk"}
     assert any("extract tiny-sae: skipped (a dictionary run" in line for line in lines)
     con = warehouse.connect_read_only(path)
     try:
@@ -147,6 +148,113 @@ def test_stored_features_equal_the_sae_applied_by_hand(built, reference):
         for unit in (0, 64, 127):
             col = expected["max"][:, unit]
             assert col[int(top["sentence_ids"][unit][0])] == pytest.approx(col.max(), abs=1e-4)
+
+
+def test_token_level_lists_and_span_states_are_the_features_at_every_token(built, reference):
+    """The stages that run text through the run's runner (token_topk, token_states) see a dictionary run as the
+    base model under its dictionary: every feature at every own token, as the numpy SAE gives it."""
+    from analysis.spans import decode_states
+
+    path = built[0]
+    for dataset, (x, lengths) in reference.items():
+        acts = _numpy_encode(path, x)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        per_text = [acts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        top = _query(path, "select unit, sentence_ids, positions, vals from token_topk where run_id = 'tiny-sae' "
+                           "and layer = 0 and dataset = ? and side = 'top' order by unit", [dataset])
+        assert len(top) == 128
+        best = np.array([t.max(0) if len(t) else np.full(128, -np.inf) for t in per_text])  # [N, F]
+        for unit in (0, 5, 64, 127):
+            r = top.iloc[unit]
+            sid, pos = int(r["sentence_ids"][0]), int(r["positions"][0])
+            assert r["vals"][0] == pytest.approx(best[:, unit].max(), abs=1e-4)
+            assert per_text[sid][pos, unit] == pytest.approx(r["vals"][0], abs=1e-4)
+            assert sorted(r["vals"], reverse=True) == pytest.approx(list(r["vals"]))
+        states = _query(path, "select sentence_id, n_units, dtype, scale, max_error, states from token_states "
+                              "where run_id = 'tiny-sae' and dataset = ? order by sentence_id", [dataset])
+        assert len(states) == len(per_text) and (states["dtype"] == "float16").all()
+        for r in states.itertuples():
+            got = decode_states(r.states, r.n_units, r.dtype, r.scale)
+            np.testing.assert_allclose(got, per_text[r.sentence_id], atol=float(r.max_error) + 1e-4, rtol=0)
+
+
+def test_span_match_and_the_drift_pages_token_list_show_a_feature(monkeypatch, built):
+    path = built[0]
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(path))
+    spans = AppTest.from_file(str(ROOT / "views" / "spans.py"), default_timeout=90)
+    spans.query_params.update({"run": "tiny-sae"})
+    spans.run()
+    assert not spans.exception
+    assert spans.sidebar.selectbox[0].value == "tiny-sae"
+    assert any("hook_sae_acts_post" in str(o) for o in spans.sidebar.selectbox[1].options)
+    top = _query(path, "select sentence_ids, vals from token_topk where run_id = 'tiny-sae' and dataset = 'news' "
+                       "and unit = 5 and side = 'top'").iloc[0]
+    drift = AppTest.from_file(str(ROOT / "views" / "drift.py"), default_timeout=90)
+    drift.query_params.update({"run": "tiny-sae", "unit": "5", "k": "3", "list": "top_token", "layer": "0",
+                               "pooling": "max"})
+    drift.run()
+    assert not drift.exception
+    table = next(df.value for df in drift.dataframe if "token" in df.value.columns)
+    assert table[table.dataset == "news"]["sentence_id"].tolist() == list(top["sentence_ids"][:3])
+    assert f"`{top['vals'][0]:+.3f}`" in "\n".join(m.value for m in drift.markdown)
+
+
+def test_typed_text_neighbours_of_a_feature_run(monkeypatch, built):
+    """The neighbours page's typed text on the dictionary run: a stored sentence's text, typed in, is its own
+    nearest neighbour (its features computed live by the base model under the recorded dictionary)."""
+    path = built[0]
+    text = _query(path, "select text from sentences where dataset = 'news' and sentence_id = 2")["text"].iloc[0]
+    monkeypatch.setenv("ILLUSION_WAREHOUSE", str(path))
+    at = AppTest.from_file(str(ROOT / "views" / "neighbours.py"), default_timeout=90)
+    at.query_params.update({"run": "tiny-sae", "layer": "0", "pooling": "max", "text": text, "k": "3"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.radio(key="nn_mode").value == "typed"
+    names = _query(path, "select dataset from datasets order by dataset")["dataset"].tolist()
+    tables = dict(zip(names, (df.value for df in at.dataframe)))  # one table per dataset, in the order shown
+    assert len(at.dataframe) == len(names)
+    news = tables["news"]
+    assert news["sentence_id"].iloc[0] == 2 and news["similarity"].iloc[0] == pytest.approx(1, abs=1e-4)
+
+
+def test_the_dictionary_runner_pools_as_the_stage_and_checks_its_dictionary(built, tmp_path):
+    """The runner the dashboard's typed-text neighbours use: a stored sentence typed in gives its stored vector;
+    a dictionary file that is not the one recorded is refused by name."""
+    import shutil
+
+    from pipeline.models.dictionary_runner import dictionary_runner
+    from warehouse import queries
+
+    path = built[0]
+    con = warehouse.connect_read_only(path)
+    try:
+        entry = queries.dictionary_runs(con).iloc[0].to_dict()
+        spec_json = con.execute("select spec_json from runs where run_id = 'tiny-sae'").fetchone()[0]
+    finally:
+        con.close()
+    spec = ModelSpec(**{k: v for k, v in json.loads(spec_json).items() if k in ModelSpec.__dataclass_fields__})
+    runner = dictionary_runner(spec, entry)
+    assert runner.layer_names == ["blocks.1.hook_resid_post.hook_sae_acts_post"] and runner.hidden_size == 128
+    rows = _query(path, "select a.sentence_id, a.pooling, a.vec, s.text from activations a join sentences s "
+                        "using (dataset, sentence_id) where a.run_id = 'tiny-sae' and a.dataset = 'questions' "
+                        "and a.sentence_id < 3 order by a.sentence_id, a.pooling")
+    enc = runner.encode(rows["text"].drop_duplicates().tolist())
+    for r in rows.itertuples():
+        want = np.asarray(r.vec)
+        got = enc.vectors[0, list(runner.poolings).index(r.pooling), r.sentence_id]
+        np.testing.assert_allclose(got, want, atol=1e-4 + 1e-3 * np.abs(want).max())
+    # another dictionary at the recorded path: refused, naming it
+    other = tmp_path / "other"
+    shutil.copytree(entry["path"], other)
+    from safetensors.numpy import load_file, save_file
+
+    w = load_file(str(other / "sae_weights.safetensors"))
+    w["b_enc"] = w["b_enc"] + 1.0
+    save_file(w, str(other / "sae_weights.safetensors"))
+    with pytest.raises(PipelineError, match="not the dictionary run 'tiny-sae' was built with"):
+        dictionary_runner(spec, {**entry, "path": str(other)})
+    with pytest.raises(PipelineError, match="is not on this machine"):
+        dictionary_runner(spec, {**entry, "path": str(tmp_path / "gone")})
 
 
 def test_density_and_quality_equal_numpy_counts(built, reference):

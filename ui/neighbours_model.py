@@ -69,7 +69,14 @@ def load_run_model(run_id: str, make=None):
     raw = json.loads(spec_row["spec_json"])
     names = {f.name for f in dataclasses.fields(config.ModelSpec)}
     try:
-        return make(config.ModelSpec(**{k: v for k, v in raw.items() if k in names}))
+        spec = config.ModelSpec(**{k: v for k, v in raw.items() if k in names})
+        if spec.is_dictionary:  # the base model under the dictionary recorded for the run
+            entry = queries.dictionary_runs(connection()).query("run_id == @run_id")
+            if entry.empty:
+                raise errors.PipelineError("no dictionaries row for the run")
+            return importlib.import_module("pipeline.models.dictionary_runner").dictionary_runner(
+                spec, entry.iloc[0].to_dict())
+        return make(spec)
     except (errors.PipelineError, ImportError, OSError, ValueError) as e:
         raise ModelUnavailable(f"run {run_id!r}: its model {spec_row['model_path']!r} cannot be loaded here "
                                f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None

@@ -426,7 +426,7 @@ def has_tables(con, *names: str) -> bool:
 # Dictionaries (SAE features as units)
 def dictionary_runs(con) -> pd.DataFrame:
     """Every dictionary run: run_id, base_run_id, layer, site, origin, kind, activation, path, d_in, n_features,
-    k, seed, training_tokens, training_steps, explained_variance_heldout, poolings."""
+    k, seed, training_tokens, training_steps, explained_variance_heldout, poolings, fingerprint."""
     return run(con, "dictionary_runs")
 
 

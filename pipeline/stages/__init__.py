@@ -54,11 +54,14 @@ RUN_STAGES = (
     "attention",
 )
 REQUIRED = ("NAME", "SECTION", "TABLES", "SOURCES", "settings", "run")
-# The stages that run the model themselves (ctx.runner()). A dictionary run (ModelSpec.is_dictionary, the site
-# "sae") has no runner of its own: the dictionary stage writes its vectors from the base model's token states,
-# and the stages that read only the warehouse (histograms, distances, layer scores, the illusion null,
-# separability) then treat its features as any run's units. These stages do not apply to it.
-MODEL_STAGES = ("extract", "anisotropy", "token_states", "token_topk", "sentiment", "attention")
+# The stages that need the model's own structure (its layers, attention or sentence vectors as it pools them).
+# A dictionary run (ModelSpec.is_dictionary, the site "sae") has no model of its own: the dictionary stage writes
+# its vectors from the base model's token states, and the stages that read only the warehouse (histograms,
+# distances, layer scores, the illusion null, separability) then treat its features as any run's units. These
+# stages do not apply to it. The stages that only run text through ``ctx.runner().token_states`` (token_states,
+# token_topk) do: a dictionary run's runner is the base model under its dictionary
+# (pipeline.models.dictionary_runner), so its features get the span-match states and token-level lists too.
+MODEL_STAGES = ("extract", "anisotropy", "sentiment", "attention")
 DICTIONARY_STAGE = "dictionary"
 
 

@@ -156,6 +156,9 @@ class ModelSpec:
             of a dictionary on one residual layer, the run ``<run_id>-sae`` (one layer, hidden_size =
             n_features), written by the dictionary stage from the model's token states; the dictionary is a
             user's SAE or directions file or one the stage trains (the ``[dictionary]`` section).
+    dictionary: this model's own ``[dictionary]`` settings, over the shared section (a TOML inline table,
+            ``dictionary = {path = "/saes/gpt2-blocks.8", layer = 9}``): each model of a build can read its own
+            SAE. Needs the site "sae"; kept as sorted (key, value) pairs so the spec stays hashable.
     """
 
     run_id: str
@@ -166,6 +169,7 @@ class ModelSpec:
     device: str = "auto"
     dtype: str = "auto"
     sites: tuple[str, ...] = ()  # () = the kind's default: ("resid", "mlp") for a decoder, ("resid",) else
+    dictionary: tuple = ()  # this model's [dictionary] overrides: (key, value) pairs
 
     DTYPES = ("auto", "float32", "float16", "bfloat16")  # not a field: no annotation
 
@@ -201,6 +205,25 @@ class ModelSpec:
                                 f"for kind {self.kind!r}, got {list(sites)!r}")
         # One spelling (a tuple, in SITES order), so equal specs hash equal and the spec stays hashable.
         object.__setattr__(self, "sites", tuple(x for x in SITES if x in sites))
+        over = self.dictionary
+        if isinstance(over, dict):
+            over = list(over.items())
+        if not isinstance(over, (list, tuple)) or not all(
+                isinstance(kv, (list, tuple)) and len(kv) == 2 and isinstance(kv[0], str) for kv in over):
+            raise PipelineError(f"model {self.run_id!r}: dictionary must be a table of [dictionary] settings "
+                                f"(e.g. {{path = \"/saes/sae-folder\", layer = -1}}), got {self.dictionary!r}")
+        if over and "sae" not in self.sites:
+            raise PipelineError(f"model {self.run_id!r}: dictionary settings need the site \"sae\" in sites")
+        object.__setattr__(self, "dictionary", tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                            for k, v in over)))
+
+    def inputs(self) -> dict:
+        """The spec as a stage's inputs (``asdict``) without an empty ``dictionary``: that field came later, and
+        a build of a spec without overrides keeps the inputs hashes, and so the reuse, of the builds before it."""
+        d = asdict(self)
+        if not d["dictionary"]:
+            del d["dictionary"]
+        return d
 
     @property
     def is_dictionary(self) -> bool:
@@ -213,7 +236,8 @@ class ModelSpec:
         if len(self.sites) == 1:
             return (self,)
         return tuple(replace(self, run_id=self.run_id if site == "resid" else f"{self.run_id}-{site}",
-                             sites=(site,)) for site in self.sites)
+                             sites=(site,), dictionary=self.dictionary if site == "sae" else ())
+                     for site in self.sites)
 
 
 ENGINES = ("local", "ray")

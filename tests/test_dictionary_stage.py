@@ -453,6 +453,39 @@ def test_the_demo_preset_trains_the_budgeted_minilm_dictionary():
     assert mine.dictionary.expansion == 8.0 and [r.run_id for r in mine.runs] == ["model"]
 
 
+def test_a_models_own_dictionary_table_overrides_the_shared_section(tmp_path, tiny_spec, small_specs):
+    import dataclasses
+
+    from pipeline.config import load_toml
+    from pipeline.stages.dictionary import section_for, settings
+
+    text = (ROOT / "CONFIG.md").read_text()
+    block = next(b.split("```", 1)[0] for b in text.split("```toml")[1:] if "dictionary = {" in b)
+    (tmp_path / "c.toml").write_text(block + '\n[dictionary]\nk = 16\nexpansion = 2\n')
+    raw = load_toml(tmp_path / "c.toml")
+    cfg = make_config(datasets=small_specs[:1], models=raw["models"], dictionary=raw["dictionary"])
+    gpt2, pythia = cfg.models
+    assert dict(gpt2.dictionary) == {"path": "/saes/gpt2-res-jb/blocks.8.hook_resid_pre", "layer": 8}
+    sae = {m.run_id: m.run_specs()[-1] for m in cfg.models}
+    assert [s.run_id for s in gpt2.run_specs()] == ["gpt2", "gpt2-mlp", "gpt2-sae"]
+    # only the dictionary run carries the table: the model's other runs keep their inputs (and their reuse)
+    assert [s.dictionary for s in gpt2.run_specs()[:2]] == [(), ()] and sae["gpt2"].dictionary == gpt2.dictionary
+    a, b = section_for(cfg, sae["gpt2"]), section_for(cfg, sae["pythia"])
+    assert (a.path, a.layer, a.k, a.expansion) == ("/saes/gpt2-res-jb/blocks.8.hook_resid_pre", 8, 16, 2.0)
+    assert (b.path, b.layer, b.k, b.expansion) == ("", -1, 64, 16.0)
+    assert settings(cfg, sae["pythia"], ["x"])["section"]["k"] == 64
+    # the spec survives its JSON (runs.spec_json) and stays hashable
+    back = ModelSpec(**json.loads(json.dumps(dataclasses.asdict(sae["gpt2"]))))
+    assert back == sae["gpt2"] and hash(back) == hash(sae["gpt2"])
+    assert "dictionary" not in tiny_spec.inputs() and sae["gpt2"].inputs()["dictionary"]
+    with pytest.raises(PipelineError, match="model 'pythia-sae': dictionary has no setting 'width'"):
+        section_for(cfg, dataclasses.replace(sae["pythia"], dictionary=(("width", 3),)))
+    with pytest.raises(PipelineError, match=r"model 'pythia-sae': config: dictionary\.k must be"):
+        section_for(cfg, dataclasses.replace(sae["pythia"], dictionary=(("k", 0),)))
+    with pytest.raises(PipelineError, match='model \'m\': dictionary settings need the site "sae"'):
+        ModelSpec("m", "transformer", "x", dictionary={"k": 4})
+
+
 def test_the_readme_dictionary_example_is_a_valid_section(tmp_path, tiny_spec, small_specs):
     from dataclasses import replace
 

@@ -107,8 +107,27 @@ def base_spec(cfg, spec):
     """The residual run spec of the model a dictionary run belongs to (what its token states come from)."""
     for model in cfg.models:
         if spec in model.run_specs():
-            return replace(model, sites=("resid",))
+            return replace(model, sites=("resid",), dictionary=())
     raise PipelineError(f"run {spec.run_id!r}: no model of the config has it")
+
+
+def section_for(cfg, spec) -> DictionaryConfig:
+    """The ``[dictionary]`` settings of a dictionary run: the shared section with its model's own ``dictionary``
+    table over it (validated as the section is; the message names the model)."""
+    from dataclasses import fields
+
+    over = dict(getattr(spec, "dictionary", ()) or ())
+    if not over:
+        return cfg.dictionary
+    known = [f.name for f in fields(DictionaryConfig)]
+    unknown = sorted(set(over) - set(known))
+    if unknown:
+        raise PipelineError(f"model {spec.run_id!r}: dictionary has no setting {unknown[0]!r} "
+                            f"(known: {', '.join(known)})")
+    try:
+        return replace(cfg.dictionary, **over)
+    except PipelineError as e:
+        raise PipelineError(f"model {spec.run_id!r}: {e}") from None
 
 
 def settings(cfg, spec, datasets) -> dict | None:
@@ -117,12 +136,14 @@ def settings(cfg, spec, datasets) -> dict | None:
     from pipeline.models import RUNNER_SOURCES
     from pipeline.version import source_hash
 
-    c = cfg.dictionary
-    if not getattr(spec, "is_dictionary", False) or not c.enabled:
+    if not getattr(spec, "is_dictionary", False):
+        return None
+    c = section_for(cfg, spec)
+    if not c.enabled:
         return None
     base = base_spec(cfg, spec)
     section = {k: v for k, v in asdict(c).items() if k != "enabled"}
-    out = {"base": asdict(base), "topk": cfg.topk, "section": section, "storage": cfg.storage.activations,
+    out = {"base": base.inputs(), "topk": cfg.topk, "section": section, "storage": cfg.storage.activations,
            "runner_code": source_hash(*RUNNER_SOURCES[base.kind])}
     if c.path:
         out["file"] = _file_stamp(Path(c.path))
@@ -280,7 +301,7 @@ def _dictionary(ctx, runner, layer: int, base):
     from pipeline.models.dictionary import load_dictionary, save_saelens, train_topk_sae
     from pipeline.models.torch_utils import tokenize_for_encode
 
-    c = ctx.cfg.dictionary
+    c = section_for(ctx.cfg, ctx.spec)
     site = runner.layer_names[layer]
     if c.path:
         kw = {"normalize": c.normalize} if not Path(c.path).is_dir() and Path(c.path).name not in (
@@ -336,7 +357,7 @@ def run(ctx) -> dict[str, tuple[int, float]]:
     from pipeline.models.base import Encoded
     from pipeline.stages.extract import write_extraction, write_run
 
-    c = ctx.cfg.dictionary
+    c = section_for(ctx.cfg, ctx.spec)
     base = base_spec(ctx.cfg, ctx.spec)
     if base.kind not in ("transformer", "decoder"):
         raise PipelineError(f"model {base.run_id!r}: a dictionary (site \"sae\") needs a transformer or decoder")

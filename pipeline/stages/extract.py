@@ -46,7 +46,7 @@ def settings(cfg, spec, datasets) -> dict:
     # table), so a dataset extracted by one is reused by a build with the other instead of recomputed, and
     # moving a build to a cluster does not change its stage hashes. The cost: a change to ray_engine.py does
     # not by itself invalidate what it extracted (the engine tests must keep the two engines equal).
-    return {"model": asdict(spec), "topk": cfg.topk, "runner_code": source_hash(*RUNNER_SOURCES[spec.kind]),
+    return {"model": spec.inputs(), "topk": cfg.topk, "runner_code": source_hash(*RUNNER_SOURCES[spec.kind]),
             "storage": cfg.storage.activations}
 
 

@@ -4,9 +4,10 @@
 
 Ours is the real code path: ``pipeline.build.build`` on a ``make_config`` of four demo corpora (movies,
 amazon, nyt, tweets; n/4 real sentences each) and the packaged all-MiniLM-L6-v2, every layer, CLS + mean,
-written to a fresh DuckDB warehouse (so nothing is reused), with the per-run stages (separability, anisotropy,
-token states, sentiment, attention, layer scores) switched off: they have their own benchmarks (layer scores:
-bench_stages). Timings, per repeat (median over --repeat):
+written to a fresh DuckDB warehouse (so nothing is reused), with every stage after extraction left out
+(``pipeline.stages.RUN_STAGES`` emptied in this process: histograms, distances, layer scores, the illusion null,
+quantiles, token top-k, ... each have their own benchmark, e.g. bench_stages). Timings, per repeat (median over
+--repeat):
 
 - ours: build() total        the whole call: dataset + model loading, extraction, sort, contracts, checkpoint
 - ours: build() after loading from the build's "extracting" log line (models and datasets loaded) to the end:
@@ -57,11 +58,12 @@ def run_ours(n: int, workdir: Path, tag: str) -> dict:
     from pipeline.build import build
     from pipeline.config import make_config
 
+    import pipeline.stages as stages
+
     target = workdir / f"ours-{tag}.duckdb"
-    off = {"enabled": False}  # extraction only: the per-run stages have their own benchmarks
+    stages.RUN_STAGES = ()  # extraction only: every later stage has its own benchmark
     cfg = make_config(datasets=demo_specs(n), models=model_specs(), warehouse=str(target), progress=False,
-                      separability_per_dataset=0, anisotropy=off, token_states=off, sentiment=off, attention=off,
-                      layer_scores=off)
+                      separability_per_dataset=0)
     events: list[tuple[float, str]] = []
 
     def log(*args):

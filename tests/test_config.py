@@ -371,3 +371,14 @@ def test_engine_from_toml_and_flags_on_top(tmp_path):
     toml.write_text(toml.read_text().replace("actors = 3", "actors = 3\nnodes = 2"))
     with pytest.raises(PipelineError, match=r"config \[engine\]: unknown key\(s\) nodes"):
         make_config(**load_toml(toml))
+
+
+@pytest.mark.parametrize("name", ["studies-research.toml", "drift-research.toml"])
+def test_the_shipped_research_configs_are_valid(name):
+    """Every config in configs/ loads and validates (research data or not: only the settings are read here);
+    the studies config runs the attention study as the study did, on the fine-tuned encoder."""
+    raw = load_toml(Path(__file__).resolve().parent.parent / "configs" / name)
+    cfg = make_config(**raw)
+    assert cfg.models and cfg.datasets
+    if name == "studies-research.toml":
+        assert cfg.attention.datasets == ("stsb",) and cfg.attention.finetune_epochs == 2

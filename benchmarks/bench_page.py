@@ -52,6 +52,16 @@ def in_process(path: str, units: list[int], run_id: str | None = None) -> list[f
     return times
 
 
+def marker(text: str, width: int = 50) -> str:
+    """A piece of ``text`` the rendered page shows verbatim: its start, cut before the first character that
+    Markdown may render otherwise ("--" becomes a dash, quotes curl, * and _ emphasise)."""
+    import re
+
+    cut = re.search(r"--|['\"`*_<>\[\]\\]", text)
+    head = text[:cut.start()] if cut and cut.start() >= 12 else text
+    return head[:width].strip()
+
+
 def expected_top(path: str, unit: int, run_id: str | None = None) -> str:
     import warehouse
     from warehouse import queries
@@ -84,13 +94,13 @@ def main(argv=None) -> None:
     with streamlit_server(args.warehouse) as url, browser_page() as page:
         t = time.perf_counter()
         page.goto(f"{url}/drift?run={run_id}&unit={units[0]}")
-        page.get_by_text(expected_top(args.warehouse, units[0], run_id)).first.wait_for(timeout=120_000)
+        page.get_by_text(marker(expected_top(args.warehouse, units[0], run_id))).first.wait_for(timeout=120_000)
         first_paint = time.perf_counter() - t
         status = page.locator('[data-testid="stStatusWidget"]')
         changes = []
         box = page.get_by_label(f"Neuron (0 to {width - 1})")
         for u in units[1:]:
-            text = expected_top(args.warehouse, u, run_id)
+            text = marker(expected_top(args.warehouse, u, run_id))
             page.wait_for_timeout(300)
             box.fill(str(u))
             t = time.perf_counter()

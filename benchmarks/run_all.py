@@ -34,6 +34,7 @@ def benches(warehouse: str) -> list[tuple[str, list[str]]]:
         ("bench_stages", []),
         ("bench_page", ["--warehouse", warehouse]),
         ("bench_pages", ["--warehouse", warehouse]),
+        ("bench_feature_page", []),
         ("bench_load", ["--warehouse", warehouse]),
         ("bench_load_ws", ["--warehouse", warehouse]),
         ("bench_anisotropy", []),

@@ -18,9 +18,13 @@ DEMO_TOKEN_STATES = 50
 
 
 def demo_datasets(limit: int | None = None) -> list[DatasetSpec]:
-    from pipeline.corpora.demo import DEMO_CORPORA, DEMO_LIMITS
+    from pipeline.corpora.demo import DEMO_CORPORA, DEMO_LIMITS, DEMO_SAMPLED
 
-    return [DatasetSpec(name=k, source="demo", path=k, limit=limit or DEMO_LIMITS.get(k)) for k in DEMO_CORPORA]
+    out = []
+    for k in DEMO_CORPORA:
+        cap = limit or DEMO_LIMITS.get(k)
+        out.append(DatasetSpec(name=k, source="demo", path=k, limit=cap, sample=bool(cap) and k in DEMO_SAMPLED))
+    return out
 
 
 def research_datasets() -> list[DatasetSpec]:

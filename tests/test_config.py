@@ -382,3 +382,18 @@ def test_the_shipped_research_configs_are_valid(name):
     assert cfg.models and cfg.datasets
     if name == "studies-research.toml":
         assert cfg.attention.datasets == ("stsb",) and cfg.attention.finetune_epochs == 2
+
+
+def test_the_demo_samples_the_movie_snippets_instead_of_taking_the_positive_first_rows():
+    """The movie snippets file lists its positive snippets first: the demo (and any --limit of it) takes a seeded
+    sample, so both polarities are there; the other corpora keep their first rows."""
+    from pipeline.corpora import load_dataset
+
+    cfg = config_from_args(parser().parse_args(["build", "--preset", "demo", "--limit", "300"]))
+    movies = next(d for d in cfg.datasets if d.name == "movies")
+    assert movies.sample and movies.limit == 300
+    assert not any(d.sample for d in cfg.datasets if d.name != "movies")
+    y = load_dataset(movies, None, cfg.seed).frame["label"].astype(float)
+    assert len(y) == 300 and 0.35 < (y > 0).mean() < 0.65  # the whole set: 5,242 positive, 5,326 negative
+    full = config_from_args(parser().parse_args(["build", "--preset", "demo"]))
+    assert {d.name: (d.limit, d.sample) for d in full.datasets}["movies"] == (5000, True)

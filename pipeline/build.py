@@ -372,11 +372,9 @@ class Build:
     def _dictionary_runner(self, con, spec: ModelSpec):
         from pipeline.models.dictionary_runner import dictionary_runner
 
-        cur = warehouse.cursor(con)
-        try:
-            rows = cur.execute("select * from dictionaries where run_id = ?", [spec.run_id]).df()
-        finally:
-            cur.close()
+        from warehouse import queries
+
+        rows = queries.dictionary_runs(con).query("run_id == @spec.run_id")
         if rows.empty:
             raise PipelineError(f"run {spec.run_id!r}: no dictionaries row (its dictionary stage has not run)")
         return dictionary_runner(spec, rows.iloc[0].to_dict(), self.cfg.cache)

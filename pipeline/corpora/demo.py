@@ -36,8 +36,8 @@ DEMO_CORPORA = {
     "news": ("none", "Lee news corpus (Australian news, gensim test data), split into sentences"),
 }
 # What `--preset demo` builds: all six, the movie snippets (10,605) and Wikipedia capped (a seeded sample of 5,000
-# and the first 3,000 sentences) so no domain dwarfs the others (amazon 3,708, nyt 5,190, tweets 4,200, news 2,188), and the
-# demo warehouse stays under 500 MB: MiniLM's residual run alone took 342 MB at 28,891 sentences
+# and the first 3,000 sentences) so no domain dwarfs the others (amazon 3,708, nyt 5,190, tweets 4,200, news
+# 2,188), and the demo warehouse stays under 500 MB: MiniLM's residual run alone took 342 MB at 28,891 sentences
 # (bench_footprint on a partial build, benchmarks/METHODS.md).
 DEMO_LIMITS = {"movies": 5000, "wiki": 3000}
 # Capped corpora taken as a seeded random sample rather than their first rows: the movie snippets file lists

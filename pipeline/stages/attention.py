@@ -98,8 +98,8 @@ class AttentionConfig:
 
     def __post_init__(self):
         check_bools(self, NAME, ("enabled", "heads"))
-        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs", "finetune_epochs",
-                                     "finetune_train", "examples"])
+        check_ints(self, NAME, 0, ["per_dataset", "ae_epochs", "heads_train", "heads_finetune_epochs",
+                                   "finetune_epochs", "finetune_train", "examples"])
         check_ints(self, NAME, 2, ["examples_max_tokens"])
         if self.examples_dtype not in EXAMPLE_DTYPES:
             raise PipelineError(f"config: attention.examples_dtype must be one of {', '.join(EXAMPLE_DTYPES)}, "
